@@ -1,7 +1,7 @@
 /** @jest-config-loader esbuild-register */
 import type { Config } from 'jest';
 
-const transform: Config['transform'] = { '^.+\\.ts$': ['@swc/jest'] };
+const transform: Config['transform'] = { '^.+\\.ts$': '@swc/jest' };
 
 const config: Config = {
   projects: [

@@ -59,20 +59,6 @@ export function locateConfigFile(explicit: string | undefined, env: NodeJS.Proce
   );
 }
 
-export function overridesFromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
-  const port = env.PORT !== undefined && env.PORT !== '' ? Number(env.PORT) : undefined;
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
-    throw new ConfigError(`PORT must be a port number, got "${env.PORT}"`);
-  }
-  return {
-    host: env.HOST || undefined,
-    port,
-    logLevel: env.LOG_LEVEL || undefined,
-    redisUrl: env.REDIS_URL || undefined,
-    adminKey: env.BALANCER_ADMIN_KEY || undefined,
-  };
-}
-
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv, overrides: ConfigOverrides = {}): GatewayConfig {
   let text: string;
   try {

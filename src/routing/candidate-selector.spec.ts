@@ -26,7 +26,8 @@ function setup(strategy: Settings['selectionStrategy'], routes: Record<string, u
   const health = new ProviderHealth();
   const selector = new CandidateSelector(health, new SelectionState(), random);
   const table = new RouteTable(config);
-  const plan = (model: string, sessionId?: string) => selector.plan(table, config.settings, { model, sessionId });
+  const plan = (model: string, sessionId?: string, dryRun = false) =>
+    selector.plan(table, config.settings, { model, sessionId, dryRun });
   const names = (model: string, sessionId?: string) => plan(model, sessionId).attempts.map((a) => a.provider.name);
   return { config, health, selector, plan, names };
 }
@@ -130,5 +131,15 @@ describe('CandidateSelector', () => {
     expect(names('sonnet', 'session-1')[0]).toBe('c');
     expect(names('sonnet', 'session-1')[0]).toBe('c');
     expect(new Set([names('sonnet')[0], names('sonnet')[0], names('sonnet')[0]]).size).toBe(3);
+  });
+});
+
+describe('CandidateSelector dry runs', () => {
+  it('should not move the round-robin turn', () => {
+    const { plan, names } = setup('round_robin', threeWay);
+    expect(plan('sonnet', undefined, true).attempts[0]?.provider.name).toBe('a');
+    expect(plan('sonnet', undefined, true).attempts[0]?.provider.name).toBe('a');
+    expect(names('sonnet')[0]).toBe('a');
+    expect(names('sonnet')[0]).toBe('b');
   });
 });

@@ -7,6 +7,8 @@ export interface SelectionRequest {
   readonly model: string;
   /** Claude Code's session id, when the request carries one: rotating strategies stick per session. */
   readonly sessionId?: string;
+  /** Plan without moving round-robin counters (dry runs, count_tokens). */
+  readonly dryRun?: boolean;
 }
 
 export interface PlannedAttempt {
@@ -68,7 +70,7 @@ export class CandidateSelector {
       if (!chosen && usable.length > 0) chosen = { route, usable };
     }
     if (!chosen) return { route: routes[0]?.pattern ?? null, attempts: [], verdicts };
-    const ordered = this.order(chosen.route.pattern, chosen.usable, settings, request.sessionId);
+    const ordered = this.order(chosen.route.pattern, chosen.usable, settings, request);
     return {
       route: chosen.route.pattern,
       attempts: ordered.map((candidate) => ({
@@ -104,11 +106,11 @@ export class CandidateSelector {
     route: string,
     usable: RouteCandidate[],
     settings: SelectionSettings,
-    sessionId: string | undefined,
+    request: SelectionRequest,
   ): RouteCandidate[] {
-    const head = this.pickHead(route, usable, settings.selectionStrategy);
+    const head = this.pickHead(route, usable, settings.selectionStrategy, request.dryRun === true);
     const ordered = head ? [head, ...usable.filter((c) => c !== head)] : usable;
-    const key = stickyKey(route, sessionId, settings.selectionStrategy);
+    const key = stickyKey(route, request.sessionId, settings.selectionStrategy);
     const sticky =
       key !== undefined && settings.stickyProviderSeconds > 0
         ? this.state.stickyProvider(key, settings.stickyProviderSeconds * 1000)
@@ -121,12 +123,13 @@ export class CandidateSelector {
     route: string,
     usable: RouteCandidate[],
     strategy: SelectionSettings['selectionStrategy'],
+    dryRun: boolean,
   ): RouteCandidate | undefined {
     switch (strategy) {
       case 'priority':
         return undefined;
       case 'round_robin':
-        return usable[this.state.nextTurn(route) % usable.length];
+        return usable[(dryRun ? this.state.peekTurn(route) : this.state.nextTurn(route)) % usable.length];
       case 'random':
         return usable[Math.floor(this.random() * usable.length)];
       case 'weighted': {

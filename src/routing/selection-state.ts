@@ -16,6 +16,10 @@ export class SelectionState {
     return turn;
   }
 
+  peekTurn(route: string): number {
+    return this.counters.get(route) ?? 0;
+  }
+
   stickyProvider(key: string, maxAgeMs: number): string | undefined {
     const entry = this.sticky.get(key);
     if (!entry) return undefined;

@@ -1,0 +1,28 @@
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { GatewayError } from '../common/gateway-error';
+import { requestLogOf } from '../logging/request-log';
+import { ActiveConfig } from '../config/active-config';
+import { presentedKey } from './presented-key';
+
+/** With `clients` configured, every client call needs a known key; the client is attached for routing and metrics. */
+@Injectable()
+export class ClientAuthGuard implements CanActivate {
+  constructor(private readonly active: ActiveConfig) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const keys = this.active.runtime.clientKeys;
+    if (!keys.enabled) return true;
+    const key = presentedKey(request.headers);
+    if (!key) {
+      throw new GatewayError(401, 'authentication_error', 'A client key is required: send it as x-api-key or Authorization: Bearer.');
+    }
+    const client = keys.find(key);
+    if (!client) throw new GatewayError(401, 'authentication_error', 'Invalid client key.');
+    request.gatewayClient = client;
+    request.gatewayClientKey = key;
+    requestLogOf(request.raw).client = client.name;
+    return true;
+  }
+}

@@ -1,0 +1,31 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { ProvidersService } from '../providers/providers.service';
+import { LifecycleState } from './lifecycle.state';
+
+@Injectable()
+export class GatewayHealthIndicators {
+  constructor(
+    private readonly indicators: HealthIndicatorService,
+    private readonly providers: ProvidersService,
+    private readonly lifecycle: LifecycleState,
+  ) {}
+
+  providersUsable() {
+    const check = this.indicators.check('providers');
+    const enabled = this.providers.runtime.config.providers.filter((p) => p.enabled).length;
+    const usable = this.providers.usableProviders().map((p) => p.name);
+    const data = { usable: usable.length, enabled, names: usable };
+    return usable.length > 0 ? check.up(data) : check.down({ ...data, message: 'no enabled provider is usable' });
+  }
+
+  stateBackend() {
+    const backend = this.providers.runtime.config.settings.state.backend;
+    return this.indicators.check('state').up({ backend });
+  }
+
+  accepting() {
+    const check = this.indicators.check('lifecycle');
+    return this.lifecycle.draining ? check.down({ message: 'shutting down' }) : check.up();
+  }
+}

@@ -1,0 +1,31 @@
+import type { GatewayConfig } from '../config/gateway-config';
+import type { ProviderHealth } from '../routing/provider-health';
+import { VERSION } from '../version';
+
+/** The startup summary, like the seed's panel: version, providers with health, where it listens, which config. */
+export function startupBanner(config: GatewayConfig, health: ProviderHealth, address: string): string {
+  const providers = config.providers.map((p) => {
+    const mark = !p.enabled ? '-' : health.isUsable(p.name) ? '✓' : '✗';
+    const state = p.enabled ? '' : ' (disabled)';
+    return `    [${mark}] ${p.name} (${p.type}, ${p.authType}): ${p.baseUrl}${state}`;
+  });
+  const usable = config.providers.filter((p) => p.enabled && health.isUsable(p.name)).length;
+  const lines = [
+    `Claude Code Provider Balancer v${VERSION}`,
+    `  Providers     : ${usable}/${config.providers.length} usable`,
+    ...providers,
+    `  Routes        : ${config.routes.map((r) => r.pattern).join(', ')}`,
+    `  Strategy      : ${config.settings.selectionStrategy}`,
+    `  Clients       : ${config.clients.length > 0 ? `${config.clients.length} keys required` : 'none (no client auth)'}`,
+    `  Log level     : ${config.settings.logLevel}${config.settings.logFilePath ? `, file ${config.settings.logFilePath}` : ''}`,
+    `  Config        : ${config.sourcePath}`,
+    `  Listening on  : ${address}`,
+  ];
+  const width = Math.max(...lines.map((l) => l.length)) + 2;
+  const rule = '─'.repeat(width);
+  return [`╭${rule}╮`, ...lines.map((l) => `│ ${l.padEnd(width - 1)}│`), `╰${rule}╯`, ''].join('\n');
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}

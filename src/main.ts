@@ -1,0 +1,68 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { createGatewayApp } from './bootstrap';
+import { parseCliArgs, USAGE } from './cli-args';
+import { ConfigError, loadConfigFile, locateConfigFile } from './config/config-loader';
+import { ConfigSource } from './config/config-source';
+import { overridesFrom, validateEnvironment } from './config/environment';
+import { LifecycleState } from './health/lifecycle.state';
+import { isLoopbackHost, startupBanner } from './logging/banner';
+import { ProvidersService } from './providers/providers.service';
+import { VERSION } from './version';
+
+async function main(): Promise<void> {
+  const args = parseCliArgs(process.argv.slice(2));
+  if (args.help) return void process.stdout.write(`${USAGE}\n`);
+  if (args.version) return void process.stdout.write(`${VERSION}\n`);
+
+  const env = validateEnvironment(process.env);
+  const overrides = overridesFrom(env, args);
+  const path = locateConfigFile(args.config, process.env);
+  const source = new ConfigSource(path, loadConfigFile(path, process.env, overrides), overrides);
+  const { settings } = source.initial;
+
+  const { app, logger } = await createGatewayApp(source);
+  await app.listen({ host: settings.host, port: settings.port });
+  const address = app.getHttpServer().address();
+  const listening = typeof address === 'object' && address ? `http://${settings.host}:${address.port}` : String(address);
+  process.stdout.write(startupBanner(source.initial, app.get(ProvidersService).health, listening));
+  logger.info({ address: listening, config: path, version: VERSION }, 'gateway started');
+  if (source.initial.clients.length === 0 && !isLoopbackHost(settings.host)) {
+    logger.warn(
+      `No clients are configured and the gateway listens on ${settings.host}: anyone who can reach it can spend your providers' credit. Add a clients list to ${path}.`,
+    );
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.get(LifecycleState).draining = true;
+    const graceMs = app.get(ProvidersService).runtime.config.settings.shutdownGraceSeconds * 1000;
+    logger.info(`${signal} received: finishing in-flight requests (up to ${graceMs / 1000}s)`);
+    const force = setTimeout(() => {
+      logger.warn('Shutdown grace elapsed: closing the remaining connections');
+      app.getHttpServer().closeAllConnections();
+    }, graceMs);
+    force.unref();
+    app
+      .close()
+      .then(() => {
+        logger.info('Stopped');
+        logger.flush();
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'Error during shutdown');
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof ConfigError || error instanceof TypeError ? error.message : String((error as Error)?.stack ?? error);
+  process.stderr.write(`claude-balancer: ${message}\n`);
+  process.exit(1);
+});

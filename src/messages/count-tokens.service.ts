@@ -1,0 +1,101 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import { GatewayError } from '../common/gateway-error';
+import { requestIdOf, requestLogOf } from '../logging/request-log';
+import { AdapterRegistry } from '../providers/adapter-registry';
+import { ProvidersService } from '../providers/providers.service';
+import { credentialFor } from '../providers/upstream-headers';
+import { type MessageRequest, sessionIdOf, validateMessageBody } from './message-request';
+import { countTokensLocally } from './token-counter';
+
+export interface TokenCount {
+  readonly input_tokens: number;
+  /** Which provider counted, or "local" for the gateway's own tokenizer. */
+  readonly source: string;
+}
+
+const COUNT_TIMEOUT_MS = 10_000;
+
+/**
+ * count_tokens: the routed provider's own endpoint when it has one and answers, else a local tokenizer count. Relays
+ * often lack the endpoint, so a failure here never counts against a provider's health.
+ */
+@Injectable()
+export class CountTokensService {
+  private readonly logger = new Logger('CountTokens');
+
+  constructor(
+    private readonly providers: ProvidersService,
+    private readonly adapters: AdapterRegistry,
+  ) {}
+
+  async count(request: FastifyRequest): Promise<TokenCount> {
+    const runtime = this.providers.runtime;
+    const body = validateMessageBody(request.body, 'count_tokens');
+    const model = body.model as string;
+    const client = request.gatewayClient;
+    if (client && !runtime.clientMayUse(client, model)) {
+      throw new GatewayError(403, 'permission_error', `Client '${client.name}' may not use model '${model}'.`);
+    }
+    requestLogOf(request.raw).model = model;
+    const plan = this.providers.plan(model, sessionIdOf(request.headers, body), true);
+    if (plan.route === null) throw new GatewayError(404, 'not_found_error', `model: no route for '${model}'.`);
+    const queryAt = request.url.indexOf('?');
+    const message: MessageRequest = {
+      requestId: requestIdOf(request.raw),
+      body,
+      raw: request.rawBody ?? Buffer.from(JSON.stringify(body)),
+      model,
+      stream: false,
+      headers: request.headers,
+      query: queryAt === -1 ? '' : request.url.slice(queryAt),
+      client,
+      clientKey: request.gatewayClientKey,
+      signal: AbortSignal.timeout(COUNT_TIMEOUT_MS),
+      receivedAt: Date.now(),
+    };
+    for (const attempt of plan.attempts) {
+      const credential = credentialFor(attempt.provider, request.headers, request.gatewayClientKey);
+      const call =
+        credential &&
+        this.adapters
+          .for(attempt.provider)
+          .prepareCountTokens({ request: message, provider: attempt.provider, upstreamModel: attempt.upstreamModel, credential });
+      if (!call) continue;
+      const counted = await this.askProvider(attempt.provider.name, attempt.provider.baseUrl, call, message.signal);
+      if (counted !== undefined) return { input_tokens: counted, source: attempt.provider.name };
+      break;
+    }
+    return { input_tokens: countTokensLocally(body), source: 'local' };
+  }
+
+  private async askProvider(
+    provider: string,
+    origin: string,
+    call: { path: string; headers: Record<string, string>; body: string | Buffer },
+    signal: AbortSignal,
+  ): Promise<number | undefined> {
+    try {
+      const response = await this.providers.dispatchers.get(provider).request({
+        origin,
+        path: call.path,
+        method: 'POST',
+        headers: call.headers,
+        body: call.body,
+        signal,
+        headersTimeout: COUNT_TIMEOUT_MS,
+        bodyTimeout: COUNT_TIMEOUT_MS,
+      });
+      const text = await response.body.text();
+      if (response.statusCode !== 200) {
+        this.logger.debug(`${provider} count_tokens answered ${response.statusCode}; counting locally`);
+        return undefined;
+      }
+      const tokens = (JSON.parse(text) as { input_tokens?: unknown }).input_tokens;
+      return typeof tokens === 'number' ? tokens : undefined;
+    } catch (error) {
+      this.logger.debug(`${provider} count_tokens failed (${(error as Error).message}); counting locally`);
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import { Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ClientAuthGuard } from '../auth/client-auth.guard';
+import { ProvidersService } from '../providers/providers.service';
+import { CountTokensService } from './count-tokens.service';
+import { MessagesService } from './messages.service';
+
+@Controller('v1')
+@UseGuards(ClientAuthGuard)
+export class MessagesController {
+  constructor(
+    private readonly messages: MessagesService,
+    private readonly tokens: CountTokensService,
+    private readonly providers: ProvidersService,
+  ) {}
+
+  @Post('messages')
+  create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
+    return this.messages.handle(request, reply);
+  }
+
+  @Post('messages/count_tokens')
+  @HttpCode(200)
+  async countTokens(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply) {
+    const { input_tokens, source } = await this.tokens.count(request);
+    void reply.header('x-token-count-source', source);
+    return { input_tokens };
+  }
+
+  @Get('models')
+  models() {
+    const data = this.providers.runtime.routes.patterns.map((id) => ({
+      type: 'model',
+      id,
+      display_name: id,
+      created_at: '1970-01-01T00:00:00Z',
+    }));
+    return { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null };
+  }
+}

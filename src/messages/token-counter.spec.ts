@@ -1,0 +1,35 @@
+import { countTokensLocally, estimateInputTokens } from './token-counter';
+
+describe('token counting', () => {
+  const body = {
+    model: 'm',
+    system: [{ type: 'text', text: 'You are a helpful assistant.' }],
+    messages: [
+      { role: 'user', content: 'Hello there, how are you today?' },
+      {
+        role: 'user',
+        content: [
+          { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } },
+          { type: 'tool_result', tool_use_id: 't', content: [{ type: 'text', text: 'file contents' }] },
+        ],
+      },
+    ],
+    tools: [{ name: 'Read', description: 'Reads a file', input_schema: { type: 'object' } }],
+  };
+
+  it('should count text with the tokenizer and add image, message and tool overheads', () => {
+    const tokens = countTokensLocally(body);
+    expect(tokens).toBeGreaterThan(1600 + 8 + 8);
+    expect(tokens).toBeLessThan(1600 + 8 + 8 + 60);
+  });
+
+  it('should give a cheap estimate in the same range', () => {
+    const estimate = estimateInputTokens(body);
+    expect(Math.abs(estimate - countTokensLocally(body))).toBeLessThan(30);
+  });
+
+  it('should never count zero', () => {
+    expect(countTokensLocally({ messages: [] })).toBe(1);
+    expect(estimateInputTokens({ messages: [] })).toBe(1);
+  });
+});

@@ -1,0 +1,102 @@
+import { Tiktoken } from 'js-tiktoken/lite';
+import type { JsonObject } from './message-request';
+
+/** Anthropic bills an image by its size, up to about 1600 tokens; without decoding it, assume the upper end. */
+const IMAGE_TOKENS = 1600;
+const DOCUMENT_TOKENS = 2000;
+const PER_MESSAGE_TOKENS = 4;
+const PER_TOOL_TOKENS = 8;
+
+interface Countable {
+  readonly texts: string[];
+  images: number;
+  documents: number;
+  messages: number;
+  tools: number;
+}
+
+function collect(body: JsonObject): Countable {
+  const countable: Countable = { texts: [], images: 0, documents: 0, messages: 0, tools: 0 };
+  collectContent(body.system, countable);
+  if (Array.isArray(body.messages)) {
+    for (const message of body.messages as { content?: unknown }[]) {
+      countable.messages += 1;
+      collectContent(message?.content, countable);
+    }
+  }
+  if (Array.isArray(body.tools)) {
+    for (const tool of body.tools as JsonObject[]) {
+      countable.tools += 1;
+      for (const key of ['name', 'description'] as const) if (typeof tool[key] === 'string') countable.texts.push(tool[key]);
+      if (tool.input_schema !== undefined) countable.texts.push(JSON.stringify(tool.input_schema));
+    }
+  }
+  return countable;
+}
+
+function collectContent(content: unknown, into: Countable): void {
+  if (typeof content === 'string') {
+    into.texts.push(content);
+    return;
+  }
+  if (!Array.isArray(content)) return;
+  for (const block of content as JsonObject[]) {
+    if (block === null || typeof block !== 'object') continue;
+    switch (block.type) {
+      case 'text':
+        if (typeof block.text === 'string') into.texts.push(block.text);
+        break;
+      case 'image':
+        into.images += 1;
+        break;
+      case 'document': {
+        const source = block.source as { type?: string; data?: unknown } | undefined;
+        if (source?.type === 'text' && typeof source.data === 'string') into.texts.push(source.data);
+        else into.documents += 1;
+        break;
+      }
+      case 'thinking':
+        if (typeof block.thinking === 'string') into.texts.push(block.thinking);
+        break;
+      case 'tool_use':
+      case 'server_tool_use':
+        into.texts.push(String(block.name ?? ''), JSON.stringify(block.input ?? {}));
+        break;
+      case 'tool_result':
+        collectContent(block.content, into);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+function overhead(countable: Countable): number {
+  return (
+    countable.images * IMAGE_TOKENS +
+    countable.documents * DOCUMENT_TOKENS +
+    countable.messages * PER_MESSAGE_TOKENS +
+    countable.tools * PER_TOOL_TOKENS
+  );
+}
+
+/** A cheap estimate (about four characters a token) for the hot path, e.g. a converted stream's message_start. */
+export function estimateInputTokens(body: JsonObject): number {
+  const countable = collect(body);
+  const characters = countable.texts.reduce((sum, text) => sum + text.length, 0);
+  return Math.max(1, Math.ceil(characters / 4) + overhead(countable));
+}
+
+let encoder: Tiktoken | undefined;
+
+/** A tokenizer count (cl100k_base) for count_tokens when no provider can answer; the ranks load on first use. */
+export function countTokensLocally(body: JsonObject): number {
+  if (!encoder) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ranks = require('js-tiktoken/ranks/cl100k_base') as ConstructorParameters<typeof Tiktoken>[0];
+    encoder = new Tiktoken(ranks);
+  }
+  const countable = collect(body);
+  const tokens = countable.texts.reduce((sum, text) => sum + encoder!.encode(text, [], []).length, 0);
+  return Math.max(1, tokens + overhead(countable));
+}

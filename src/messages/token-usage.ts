@@ -1,0 +1,37 @@
+export interface TokenUsage {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheCreation: number;
+}
+
+interface AnthropicUsageFields {
+  input_tokens?: number | null;
+  output_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+  cache_creation_input_tokens?: number | null;
+}
+
+export function emptyUsage(): TokenUsage {
+  return { input: 0, output: 0, cacheRead: 0, cacheCreation: 0 };
+}
+
+/** Folds an Anthropic usage object into the running totals; stream usage is cumulative, so present fields replace. */
+export function applyUsage(target: TokenUsage, usage: AnthropicUsageFields | null | undefined): void {
+  if (!usage) return;
+  if (typeof usage.input_tokens === 'number') target.input = usage.input_tokens;
+  if (typeof usage.output_tokens === 'number') target.output = usage.output_tokens;
+  if (typeof usage.cache_read_input_tokens === 'number') target.cacheRead = usage.cache_read_input_tokens;
+  if (typeof usage.cache_creation_input_tokens === 'number') target.cacheCreation = usage.cache_creation_input_tokens;
+}
+
+/** Reads usage from a `message_start` or `message_delta` event's data. */
+export function applyStreamEventUsage(target: TokenUsage, type: string, data: string): void {
+  if (type !== 'message_start' && type !== 'message_delta') return;
+  try {
+    const parsed = JSON.parse(data) as { usage?: AnthropicUsageFields; message?: { usage?: AnthropicUsageFields } };
+    applyUsage(target, type === 'message_start' ? parsed.message?.usage : parsed.usage);
+  } catch {
+    // a malformed event carries no usage we can use
+  }
+}

@@ -1,0 +1,98 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { TokenUsage } from '../messages/token-usage';
+
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
+const TTFB_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120];
+
+/** The gateway's Prometheus metrics (CONTRACT §6), registered once in a registry of their own. */
+@Injectable()
+export class MetricsService {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'balancer_requests_total',
+    help: 'Client requests answered, by the provider that answered (or "none"), model, status and client.',
+    labelNames: ['provider', 'model', 'status', 'client'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: 'balancer_request_duration_seconds',
+    help: 'Time from receiving a request to the end of its response, streams included.',
+    labelNames: ['provider', 'stream'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly timeToFirstByte = new Histogram({
+    name: 'balancer_time_to_first_byte_seconds',
+    help: 'Time from receiving a request to the first response byte sent to the client.',
+    labelNames: ['provider'] as const,
+    buckets: TTFB_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly upstreamAttempts = new Counter({
+    name: 'balancer_upstream_attempts_total',
+    help: 'Upstream attempts by provider and outcome ("success" or the failure reason).',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly failovers = new Counter({
+    name: 'balancer_failovers_total',
+    help: 'Moves from one provider to the next inside a single client request.',
+    labelNames: ['from', 'to'] as const,
+    registers: [this.registry],
+  });
+
+  readonly providerHealthy = new Gauge({
+    name: 'balancer_provider_healthy',
+    help: '1 while a provider is usable, 0 while it is cooling down.',
+    labelNames: ['provider'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tokens = new Counter({
+    name: 'balancer_tokens_total',
+    help: 'Tokens reported by upstream usage, by type (input, output, cache_read, cache_creation).',
+    labelNames: ['provider', 'model', 'client', 'type'] as const,
+    registers: [this.registry],
+  });
+
+  readonly dedupHits = new Counter({
+    name: 'balancer_dedup_hits_total',
+    help: 'Requests answered from an identical in-flight request or from the replay cache.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly inflight = new Gauge({
+    name: 'balancer_inflight_requests',
+    help: 'Client requests being served right now.',
+    registers: [this.registry],
+  });
+
+  readonly oauthTokenExpiry = new Gauge({
+    name: 'balancer_oauth_token_expiry_seconds',
+    help: 'Seconds until each stored OAuth account token expires.',
+    labelNames: ['account'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  countTokens(provider: string, model: string, client: string, usage: TokenUsage): void {
+    if (usage.input) this.tokens.labels(provider, model, client, 'input').inc(usage.input);
+    if (usage.output) this.tokens.labels(provider, model, client, 'output').inc(usage.output);
+    if (usage.cacheRead) this.tokens.labels(provider, model, client, 'cache_read').inc(usage.cacheRead);
+    if (usage.cacheCreation) this.tokens.labels(provider, model, client, 'cache_creation').inc(usage.cacheCreation);
+  }
+
+  forgetProvider(provider: string): void {
+    this.providerHealthy.remove(provider);
+  }
+}

@@ -1,0 +1,42 @@
+import type { JsonObject, MessageRequest } from '../messages/message-request';
+import type { AttemptInput, PreparedCall, ProviderAdapter } from './provider-adapter';
+import { anthropicUpstreamHeaders } from './upstream-headers';
+
+/** Anthropic-compatible upstreams: the body goes through untouched but for the model (and a max_tokens cap). */
+export class AnthropicAdapter implements ProviderAdapter {
+  prepareMessages(input: AttemptInput): PreparedCall {
+    const { request, provider } = input;
+    return {
+      path: upstreamPath(provider.baseUrl, '/v1/messages', request.query),
+      headers: anthropicUpstreamHeaders(provider, request.headers, input.credential, request.stream),
+      body: forwardedBody(request, input.upstreamModel, provider.maxTokensCap),
+      translateStream: (body) => body,
+      translateMessage: (text) => text,
+      translateError: (status, text) => ({ status, body: text }),
+    };
+  }
+
+  prepareCountTokens(input: AttemptInput): Pick<PreparedCall, 'path' | 'headers' | 'body'> {
+    const { request, provider } = input;
+    return {
+      path: upstreamPath(provider.baseUrl, '/v1/messages/count_tokens', request.query),
+      headers: anthropicUpstreamHeaders(provider, request.headers, input.credential, false),
+      body: forwardedBody(request, input.upstreamModel, undefined),
+    };
+  }
+}
+
+export function upstreamPath(baseUrl: string, endpoint: string, query: string): string {
+  const base = new URL(baseUrl);
+  return `${base.pathname.replace(/\/+$/, '')}${endpoint}${query}`;
+}
+
+/** Re-serialises only when something has to change, so the common passthrough case forwards the client's bytes. */
+function forwardedBody(request: MessageRequest, model: string, maxTokensCap: number | undefined): string | Buffer {
+  const maxTokens = request.body.max_tokens;
+  const capTokens = maxTokensCap !== undefined && typeof maxTokens === 'number' && maxTokens > maxTokensCap;
+  if (model === request.model && !capTokens) return request.raw;
+  const body: JsonObject = { ...request.body, model };
+  if (capTokens) body.max_tokens = maxTokensCap;
+  return JSON.stringify(body);
+}

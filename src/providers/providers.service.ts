@@ -1,0 +1,121 @@
+import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { ActiveConfig } from '../config/active-config';
+import type { GatewayConfig, ProviderConfig } from '../config/gateway-config';
+import type { GatewayRuntime } from '../config/gateway-runtime';
+import { MetricsService } from '../metrics/metrics.service';
+import { CandidateSelector, type SelectionPlan } from '../routing/candidate-selector';
+import { ProviderHealth } from '../routing/provider-health';
+import { SelectionState } from '../routing/selection-state';
+import type { AttemptFailure } from './upstream-failure';
+import { UpstreamDispatchers } from './upstream-dispatchers';
+
+export interface ReloadSummary {
+  readonly status: 'reloaded';
+  readonly config_path: string;
+  readonly providers_count: number;
+  readonly added: string[];
+  readonly removed: string[];
+  readonly changed: string[];
+  readonly routes: string[];
+}
+
+/** Owns the current config snapshot and the state that outlives reloads: provider health, stickiness, pools. */
+@Injectable()
+export class ProvidersService implements OnModuleDestroy {
+  private readonly logger = new Logger('Providers');
+  readonly health = new ProviderHealth();
+  readonly selection = new SelectionState();
+  readonly selector = new CandidateSelector(this.health, this.selection);
+  readonly dispatchers = new UpstreamDispatchers();
+
+  constructor(
+    private readonly active: ActiveConfig,
+    private readonly metrics: MetricsService,
+  ) {
+    this.apply(active.runtime.config);
+  }
+
+  get runtime(): GatewayRuntime {
+    return this.active.runtime;
+  }
+
+  /** Reads the config file again; an invalid file throws and leaves the running config untouched. */
+  reload(): ReloadSummary {
+    const runtime = this.active.loadNext();
+    const next = runtime.config;
+    const previous = this.active.swap(runtime);
+    this.apply(next);
+    const before = new Map(previous.providers.map((p) => [p.name, p]));
+    const after = new Map(next.providers.map((p) => [p.name, p]));
+    const summary: ReloadSummary = {
+      status: 'reloaded',
+      config_path: next.sourcePath,
+      providers_count: next.providers.length,
+      added: [...after.keys()].filter((name) => !before.has(name)),
+      removed: [...before.keys()].filter((name) => !after.has(name)),
+      changed: [...after.keys()].filter((name) => before.has(name) && !sameProvider(before.get(name), after.get(name))),
+      routes: next.routes.map((r) => r.pattern),
+    };
+    for (const name of summary.removed) this.metrics.forgetProvider(name);
+    this.logger.log(
+      `Config reloaded from ${next.sourcePath}: ${summary.providers_count} providers` +
+        ` (added ${summary.added.length}, removed ${summary.removed.length}, changed ${summary.changed.length})`,
+    );
+    return summary;
+  }
+
+  plan(model: string, sessionId?: string, dryRun = false): SelectionPlan {
+    return this.selector.plan(this.runtime.routes, this.runtime.config.settings, { model, sessionId, dryRun });
+  }
+
+  recordSuccess(provider: string, route: string, sessionId: string | undefined, config: GatewayConfig): void {
+    const wasUnhealthy = !this.health.isUsable(provider);
+    this.health.recordSuccess(provider, config.settings);
+    this.selector.recordSuccess(route, sessionId, provider, config.settings);
+    this.metrics.upstreamAttempts.labels(provider, 'success').inc();
+    if (wasUnhealthy || this.health.isUsable(provider)) this.metrics.providerHealthy.labels(provider).set(1);
+  }
+
+  recordFailure(provider: string, failure: AttemptFailure, config: GatewayConfig): void {
+    this.metrics.upstreamAttempts.labels(provider, failure.outcome).inc();
+    if (!failure.countsAgainstHealth) return;
+    const outcome = this.health.recordFailure(provider, failure.message, config.settings, failure.retryAfterMs);
+    if (outcome.enteredCooldown) {
+      this.metrics.providerHealthy.labels(provider).set(0);
+      this.logger.warn(
+        `Provider ${provider} is cooling down until ${new Date(outcome.cooldownUntil).toISOString()}: ${failure.message}`,
+      );
+    }
+  }
+
+  /** Called by the scheduled job: ends cooldowns that ran out and trims old sticky entries. */
+  expireCooldowns(): string[] {
+    const recovered = this.health.expireCooldowns();
+    for (const name of recovered) {
+      this.metrics.providerHealthy.labels(name).set(1);
+      this.logger.log(`Provider ${name} is back from cooldown`);
+    }
+    this.selection.sweep(Math.max(this.runtime.config.settings.stickyProviderSeconds, 1) * 1000);
+    return recovered;
+  }
+
+  usableProviders(): ProviderConfig[] {
+    return this.runtime.config.providers.filter((p) => p.enabled && this.health.isUsable(p.name));
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.dispatchers.closeAll();
+  }
+
+  private apply(config: GatewayConfig): void {
+    this.dispatchers.apply(config.providers, config.settings.timeouts);
+    this.health.retainOnly(new Set(config.providers.map((p) => p.name)));
+    for (const provider of config.providers) {
+      this.metrics.providerHealthy.labels(provider.name).set(this.health.isUsable(provider.name) ? 1 : 0);
+    }
+  }
+}
+
+function sameProvider(a: ProviderConfig | undefined, b: ProviderConfig | undefined): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
