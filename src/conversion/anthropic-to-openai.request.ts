@@ -317,7 +317,8 @@ function missingToolResult(id: string): OpenAiToolMessage {
 /** A result whose call is not in the previous assistant turn cannot be a tool message; it is kept as user text. */
 function toUnansweredToolResultParts(block: AnthropicToolResultBlock, context: ConversionContext): OpenAiContentPart[] {
   const content = toToolResultContent(block, context);
-  const text = `Tool result for ${block.tool_use_id}:\n${content.text}`;
+  const header = `Tool result for ${block.tool_use_id}:`;
+  const text = content.text.length > 0 ? `${header}\n${content.text}` : header;
   return [textPart(text, block.cache_control, context.options), ...content.attachments];
 }
 
