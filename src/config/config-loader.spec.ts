@@ -1,7 +1,7 @@
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig, ConfigError, locateConfigFile } from './config-loader';
+import { buildConfig, ConfigError, loadConfigFile, locateConfigFile } from './config-loader';
 
 const minimal = {
   providers: [{ name: 'main', type: 'anthropic', base_url: 'https://api.anthropic.com', auth_value: 'sk-test-123456' }],
@@ -151,5 +151,20 @@ describe('locateConfigFile', () => {
     expect(() => locateConfigFile(undefined, {}, dir)).toThrow(
       /Tried \.\/providers\.yaml, \.\/config\/providers\.yaml.*Copy providers\.example\.yaml/,
     );
+  });
+});
+
+describe('providers.example.yaml', () => {
+  const example = join(__dirname, '..', '..', 'providers.example.yaml');
+
+  it('should say which variable to set when the main key is missing', () => {
+    expect(() => loadConfigFile(example, {})).toThrow(/environment variable ANTHROPIC_API_KEY is not set/);
+  });
+
+  it('should load and validate as shipped once the key is set', () => {
+    const config = loadConfigFile(example, { ANTHROPIC_API_KEY: 'sk-example-key' });
+    expect(config.providers.map((p) => p.name)).toEqual(['anthropic-main', 'relay', 'openrouter']);
+    expect(config.routes.map((r) => r.pattern)).toEqual(['*sonnet*', '*haiku*', '*']);
+    expect(config.settings.adminKey).toBeUndefined();
   });
 });
