@@ -181,10 +181,13 @@ function authTypeOf(authType: string | undefined, authValue: string | undefined)
 function normalise(file: ConfigFile, routes: ParsedRoute[] | undefined, sourcePath: string, overrides: ConfigOverrides): GatewayConfig {
   const providers: ProviderConfig[] = file.providers.map((p) => {
     const authType = authTypeOf(p.auth_type, p.auth_value);
+    const baseUrl = new URL(p.base_url);
     return {
       name: p.name,
       type: p.type as ProviderConfig['type'],
       baseUrl: p.base_url.replace(/\/+$/, ''),
+      origin: baseUrl.origin,
+      basePath: baseUrl.pathname.replace(/\/+$/, ''),
       authType,
       authValue: authType === 'api_key' || authType === 'auth_token' ? (p.auth_value ?? '') : '',
       accountEmail: p.account_email || undefined,

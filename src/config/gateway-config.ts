@@ -20,6 +20,10 @@ export interface ProviderConfig {
   readonly name: string;
   readonly type: ProviderType;
   readonly baseUrl: string;
+  /** `scheme://host:port` of baseUrl, what undici dials. */
+  readonly origin: string;
+  /** The path prefix of baseUrl without a trailing slash ("" for none), e.g. `/claudecode` or `/api/v1`. */
+  readonly basePath: string;
   readonly authType: AuthType;
   readonly authValue: string;
   readonly accountEmail?: string;

@@ -54,17 +54,17 @@ export class CountTokensService {
       signal: AbortSignal.timeout(COUNT_TIMEOUT_MS),
       receivedAt: Date.now(),
     };
-    for (const attempt of plan.attempts) {
-      const credential = credentialFor(attempt.provider, request.headers, request.gatewayClientKey);
-      const call =
-        credential &&
-        this.adapters
-          .for(attempt.provider)
-          .prepareCountTokens({ request: message, provider: attempt.provider, upstreamModel: attempt.upstreamModel, credential });
-      if (!call) continue;
-      const counted = await this.askProvider(attempt.provider.name, attempt.provider.baseUrl, call, message.signal);
-      if (counted !== undefined) return { input_tokens: counted, source: attempt.provider.name };
-      break;
+    const routed = plan.attempts[0];
+    const credential = routed && credentialFor(routed.provider, request.headers, request.gatewayClientKey);
+    const call =
+      routed &&
+      credential &&
+      this.adapters
+        .for(routed.provider)
+        .prepareCountTokens({ request: message, provider: routed.provider, upstreamModel: routed.upstreamModel, credential });
+    if (routed && call) {
+      const counted = await this.askProvider(routed.provider.name, routed.provider.origin, call, message.signal);
+      if (counted !== undefined) return { input_tokens: counted, source: routed.provider.name };
     }
     return { input_tokens: countTokensLocally(body), source: 'local' };
   }

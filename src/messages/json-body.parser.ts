@@ -45,8 +45,9 @@ export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: (
     payload.on('end', () => {
       if (failed) return;
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      // Bodyless POSTs (`curl -X POST -d ''` to /providers/reload) are fine; routes that need a body say so.
       if (raw.length === 0) {
-        done(GatewayError.invalidRequest('The request body is empty; send a JSON object.'));
+        done(null, undefined);
         return;
       }
       try {

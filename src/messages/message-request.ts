@@ -28,6 +28,7 @@ export type MessageEndpoint = 'messages' | 'count_tokens';
 
 /** The checks Anthropic's API would make before anything else; everything else passes through untouched. */
 export function validateMessageBody(body: unknown, endpoint: MessageEndpoint): JsonObject {
+  if (body === undefined) throw GatewayError.invalidRequest('The request body is empty; send a JSON object.');
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw GatewayError.invalidRequest('The request body must be a JSON object.');
   }

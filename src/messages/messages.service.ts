@@ -106,7 +106,8 @@ export class MessagesService {
       case 'stream': {
         const patterns = runtime.config.settings.unhealthyResponseBodyPatterns;
         const outcome: RelayOutcome = { clientGone: false };
-        const chunks = relayStream(delivery, message.signal, attempt.provider.name, patterns, outcome);
+        const relayed = relayStream(delivery, message.signal, attempt.provider.name, patterns, outcome);
+        const chunks = (async function* () { const all = []; for await (const c of relayed) all.push(c); yield* all; })();
         const body = Readable.from(this.observe(chunks, () => this.streamEnded(message, runtime, attempt, outcome, delivery.usage, log, finish)), {
           objectMode: false,
         });

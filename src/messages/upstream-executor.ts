@@ -105,7 +105,7 @@ export class UpstreamExecutor {
     let response: Dispatcher.ResponseData;
     try {
       response = await this.providers.dispatchers.get(provider.name).request({
-        origin: provider.baseUrl,
+        origin: provider.origin,
         path: call.path,
         method: 'POST',
         headers: call.headers,
@@ -167,15 +167,16 @@ export class UpstreamExecutor {
       if (isAbortError(error) || signal.aborted) throw new ClientGoneError();
       return failed(networkFailure(error));
     }
-    let body: string;
-    let parsed: { type?: unknown; error?: unknown; usage?: Parameters<typeof applyUsage>[1] };
+    let parsed: { type?: unknown; error?: unknown } | null;
     try {
-      body = call.translateMessage(text);
-      parsed = JSON.parse(body) as typeof parsed;
+      parsed = JSON.parse(text) as typeof parsed;
     } catch {
+      parsed = null;
+    }
+    if (parsed === null || typeof parsed !== 'object') {
       return failed({
         outcome: 'bad_response',
-        message: `the upstream answered 200 with a body that is not a message: ${text.slice(0, 120)}`,
+        message: `the upstream answered 200 with a body that is not JSON: ${text.slice(0, 120)}`,
         countsAgainstHealth: true,
         status: 502,
       });
@@ -190,8 +191,10 @@ export class UpstreamExecutor {
         status: 502,
       });
     }
+    const translated = call.translateMessage(text, parsed);
     const usage = emptyUsage();
-    applyUsage(usage, parsed.usage);
+    applyUsage(usage, translated.usage as Parameters<typeof applyUsage>[1]);
+    const body = translated.body;
     return { kind: 'message', attempt, body, usage };
   }
 

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ProviderConfig, ProviderType } from '../config/gateway-config';
 import { AnthropicAdapter } from './anthropic.adapter';
+import { OpenAiAdapter } from './openai.adapter';
 import type { ProviderAdapter } from './provider-adapter';
 
 /** The adapter for each provider type, built once. */
@@ -9,8 +10,7 @@ export class AdapterRegistry {
   private readonly adapters: Readonly<Record<ProviderType, ProviderAdapter>>;
 
   constructor() {
-    const anthropic = new AnthropicAdapter();
-    this.adapters = { anthropic, openai: anthropic };
+    this.adapters = { anthropic: new AnthropicAdapter(), openai: new OpenAiAdapter() };
   }
 
   for(provider: ProviderConfig): ProviderAdapter {

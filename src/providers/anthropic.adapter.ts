@@ -7,11 +7,11 @@ export class AnthropicAdapter implements ProviderAdapter {
   prepareMessages(input: AttemptInput): PreparedCall {
     const { request, provider } = input;
     return {
-      path: upstreamPath(provider.baseUrl, '/v1/messages', request.query),
+      path: upstreamPath(provider.basePath, '/v1/messages', request.query),
       headers: anthropicUpstreamHeaders(provider, request.headers, input.credential, request.stream),
       body: forwardedBody(request, input.upstreamModel, provider.maxTokensCap),
       translateStream: (body) => body,
-      translateMessage: (text) => text,
+      translateMessage: (text, parsed) => ({ body: text, usage: (parsed as { usage?: unknown }).usage }),
       translateError: (status, text) => ({ status, body: text }),
     };
   }
@@ -19,16 +19,15 @@ export class AnthropicAdapter implements ProviderAdapter {
   prepareCountTokens(input: AttemptInput): Pick<PreparedCall, 'path' | 'headers' | 'body'> {
     const { request, provider } = input;
     return {
-      path: upstreamPath(provider.baseUrl, '/v1/messages/count_tokens', request.query),
+      path: upstreamPath(provider.basePath, '/v1/messages/count_tokens', request.query),
       headers: anthropicUpstreamHeaders(provider, request.headers, input.credential, false),
       body: forwardedBody(request, input.upstreamModel, undefined),
     };
   }
 }
 
-export function upstreamPath(baseUrl: string, endpoint: string, query: string): string {
-  const base = new URL(baseUrl);
-  return `${base.pathname.replace(/\/+$/, '')}${endpoint}${query}`;
+export function upstreamPath(basePath: string, endpoint: string, query: string): string {
+  return `${basePath}${endpoint}${query}`;
 }
 
 /** Re-serialises only when something has to change, so the common passthrough case forwards the client's bytes. */

@@ -11,6 +11,11 @@ export interface AttemptInput {
 
 export type SseChunk = Uint8Array | string;
 
+export interface TranslatedMessage {
+  readonly body: string;
+  readonly usage: unknown;
+}
+
 /** One upstream call, prepared for a provider, with the translations that apply to its answer. */
 export interface PreparedCall {
   readonly path: string;
@@ -18,8 +23,8 @@ export interface PreparedCall {
   readonly body: string | Buffer;
   /** Anthropic SSE from the upstream body; the identity for Anthropic providers. */
   translateStream(body: AsyncIterable<Uint8Array>): AsyncIterable<SseChunk>;
-  /** An Anthropic message (JSON text) from a 2xx non-streaming body. */
-  translateMessage(text: string): string;
+  /** The Anthropic message (and its JSON text) for a 2xx non-streaming body, already parsed once by the caller. */
+  translateMessage(text: string, parsed: unknown): TranslatedMessage;
   /** An Anthropic-shaped error for an upstream error handed back to the client. */
   translateError(status: number, text: string): { status: number; body: string };
 }

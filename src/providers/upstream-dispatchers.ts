@@ -19,7 +19,7 @@ export class UpstreamDispatchers {
   apply(providers: readonly ProviderConfig[], timeouts: TimeoutSettings): void {
     const next = new Map<string, Entry>();
     for (const provider of providers) {
-      const key = `${new URL(provider.baseUrl).origin}|${provider.proxy ?? ''}|${timeouts.connectMs}`;
+      const key = `${provider.origin}|${provider.proxy ?? ''}|${timeouts.connectMs}`;
       const existing = this.entries.get(provider.name);
       next.set(
         provider.name,
