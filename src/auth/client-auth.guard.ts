@@ -5,6 +5,12 @@ import { requestLogOf } from '../logging/request-log';
 import { ActiveConfig } from '../config/active-config';
 import { presentedKey } from './presented-key';
 
+/**
+ * A wrong or missing key will not fix itself: without this header Claude Code retries a 401 about ten times with
+ * growing backoff (minutes of silence) before it tells the user; with it, it stops at once and shows our message.
+ */
+const DO_NOT_RETRY = { 'x-should-retry': 'false' };
+
 /** With `clients` configured, every client call needs a known key; the client is attached for routing and metrics. */
 @Injectable()
 export class ClientAuthGuard implements CanActivate {
@@ -16,10 +22,15 @@ export class ClientAuthGuard implements CanActivate {
     if (!keys.enabled) return true;
     const key = presentedKey(request.headers);
     if (!key) {
-      throw new GatewayError(401, 'authentication_error', 'A client key is required: send it as x-api-key or Authorization: Bearer.');
+      throw new GatewayError(
+        401,
+        'authentication_error',
+        'A client key is required: send it as x-api-key or Authorization: Bearer.',
+        DO_NOT_RETRY,
+      );
     }
     const client = keys.find(key);
-    if (!client) throw new GatewayError(401, 'authentication_error', 'Invalid client key.');
+    if (!client) throw new GatewayError(401, 'authentication_error', 'Invalid client key.', DO_NOT_RETRY);
     request.gatewayClient = client;
     request.gatewayClientKey = key;
     requestLogOf(request.raw).client = client.name;

@@ -79,6 +79,14 @@ describe('buildConfig', () => {
     ]);
   });
 
+  it('should reject URLs the patterns accept but URL parsing refuses, such as a port over 65535', () => {
+    const provider = { ...minimal.providers[0]!, base_url: 'http://127.0.0.1:99999', proxy: 'http://127.0.0.1:70000' };
+    expect(issuesOf({ providers: [provider] })).toEqual([
+      'providers[0].base_url: must be a URL',
+      'providers[0].proxy: must be a proxy URL (http://, https:// or socks5://)',
+    ]);
+  });
+
   it('should read the seed-era spellings', () => {
     const config = buildConfig(
       {

@@ -146,6 +146,11 @@ function crossCheck(file: ConfigFile, routes: ParsedRoute[] | undefined): string
     if (needsSecret && provider.auth_value !== 'passthrough' && provider.auth_value !== 'oauth' && !provider.auth_value) {
       issues.push(`providers[${index}].auth_value: must not be empty for auth_type ${authType}`);
     }
+    // The schema's patterns let through what URL parsing refuses (a port over 65535), which would fail later, mid-reload.
+    if (!URL.canParse(provider.base_url)) issues.push(`providers[${index}].base_url: must be a URL`);
+    if (provider.proxy && !URL.canParse(provider.proxy)) {
+      issues.push(`providers[${index}].proxy: must be a proxy URL (http://, https:// or socks5://)`);
+    }
   });
   for (const route of routes ?? []) {
     route.candidates.forEach((candidate, index) => {

@@ -70,7 +70,7 @@ export class MessageAssembler {
         this.partialJson.set(index, `${this.partialJson.get(index) ?? ''}${asString(delta.partial_json)}`);
         break;
       case 'citations_delta':
-        block.citations = [...(Array.isArray(block.citations) ? block.citations : []), delta.citation];
+        block.citations = [...(Array.isArray(block.citations) ? (block.citations as unknown[]) : []), delta.citation];
         break;
       default:
         break;

@@ -106,8 +106,7 @@ export class MessagesService {
       case 'stream': {
         const patterns = runtime.config.settings.unhealthyResponseBodyPatterns;
         const outcome: RelayOutcome = { clientGone: false };
-        const relayed = relayStream(delivery, message.signal, attempt.provider.name, patterns, outcome);
-        const chunks = (async function* () { const all = []; for await (const c of relayed) all.push(c); yield* all; })();
+        const chunks = relayStream(delivery, message.signal, attempt.provider.name, patterns, outcome);
         const body = Readable.from(this.observe(chunks, () => this.streamEnded(message, runtime, attempt, outcome, delivery.usage, log, finish)), {
           objectMode: false,
         });

@@ -60,7 +60,7 @@ function collectContent(content: unknown, into: Countable): void {
         break;
       case 'tool_use':
       case 'server_tool_use':
-        into.texts.push(String(block.name ?? ''), JSON.stringify(block.input ?? {}));
+        into.texts.push(typeof block.name === 'string' ? block.name : '', JSON.stringify(block.input ?? {}));
         break;
       case 'tool_result':
         collectContent(block.content, into);
