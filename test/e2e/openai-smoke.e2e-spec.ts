@@ -37,7 +37,7 @@ describe('openai provider smoke', () => {
     const direct = await client.messages.create(params);
     const streamed = await client.messages.stream(params).finalMessage();
     // The SDK's accumulator adds helper fields of its own; compare what was on the wire.
-    const strip = (m: Anthropic.Message) => JSON.parse(JSON.stringify({ ...m, id: 'x', parsed_output: undefined }));
+    const strip = (m: Anthropic.Message): unknown => JSON.parse(JSON.stringify({ ...m, id: 'x', parsed_output: undefined }));
     expect(strip(streamed)).toEqual(strip(direct));
     expect(direct.content).toEqual([
       { type: 'text', text: 'Let me check.' },
