@@ -141,6 +141,7 @@ export class DeduplicationFile {
   @IsOptional() @ToBoolean() @IsBoolean({ message: 'must be true or false' }) include_max_tokens_in_signature?: boolean;
   @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) cache_ttl?: number;
   @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(0, nonNegative) cache_size_limit?: number;
+  @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(0, nonNegative) cache_max_bytes?: number;
   @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) orphan_grace?: number;
 }
 

@@ -306,6 +306,7 @@ function normaliseSettings(s: SettingsFile, overrides: ConfigOverrides): Setting
       includeMaxTokensInSignature: dedup.include_max_tokens_in_signature ?? false,
       cacheTtlSeconds: dedup.cache_ttl ?? s.cache_ttl ?? 0,
       cacheSizeLimit: dedup.cache_size_limit ?? s.cache_size_limit ?? 1000,
+      cacheMaxBytes: dedup.cache_max_bytes ?? 64 * 1024 * 1024,
       orphanGraceSeconds: dedup.orphan_grace ?? 5,
     },
     adminKey: overrides.adminKey ?? (s.admin_key || undefined),

@@ -70,6 +70,7 @@ export interface DedupSettings {
   readonly includeMaxTokensInSignature: boolean;
   readonly cacheTtlSeconds: number;
   readonly cacheSizeLimit: number;
+  readonly cacheMaxBytes: number;
   readonly orphanGraceSeconds: number;
 }
 

@@ -1,4 +1,5 @@
-import type { SseEvent } from '../messages/sse';
+import { type SseEvent, SseEventScanner } from '../messages/sse';
+import type { SseChunk } from '../providers/provider-adapter';
 
 type Block = Record<string, unknown>;
 export type AssembledMessage = Record<string, unknown> & { content: Block[] };
@@ -113,4 +114,13 @@ function parse(data: string): Record<string, unknown> | undefined {
 
 function asString(value: unknown): string {
   return typeof value === 'string' ? value : '';
+}
+
+/** The message a whole recorded stream describes, or undefined when it never reached message_stop. */
+export function assembleMessage(chunks: readonly SseChunk[]): AssembledMessage | undefined {
+  const scanner = new SseEventScanner();
+  const assembler = new MessageAssembler();
+  for (const chunk of chunks) for (const event of scanner.push(chunk)) assembler.push(event);
+  for (const event of scanner.flush()) assembler.push(event);
+  return assembler.result();
 }

@@ -37,6 +37,7 @@ export class SharedCall {
   private subscribers = 0;
   private orphanTimer: NodeJS.Timeout | undefined;
   private bytes = 0;
+  private failure = false;
 
   constructor(private readonly orphanGraceMs: number) {
     this.headPromise = new Promise((resolve) => (this.resolveHead = resolve));
@@ -47,6 +48,11 @@ export class SharedCall {
   /** Aborted when every client has left and the grace period ran out; the upstream request uses it. */
   get signal(): AbortSignal {
     return this.aborter.signal;
+  }
+
+  /** Resolves when the call has ended, however it ended. */
+  get ended(): Promise<void> {
+    return this.endedPromise;
   }
 
   get head(): CallHead | undefined {
@@ -70,9 +76,19 @@ export class SharedCall {
     return this.bytes;
   }
 
+  /** True when the answer is an error, or a stream that broke: such a call is never replayed. */
+  get failed(): boolean {
+    return this.failure;
+  }
+
+  markFailed(): void {
+    this.failure = true;
+  }
+
   setHead(head: CallHead): void {
     if (this.settledHead) return;
     this.settledHead = head;
+    if (head.kind === 'error') this.failure = true;
     this.resolveHead(head);
     if (head.kind !== 'stream') this.finish();
   }

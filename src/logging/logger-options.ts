@@ -55,14 +55,15 @@ export function loggerParams(logger: Logger): Params {
         `${req.method} ${req.url} ${res.statusCode} ${Math.round(ms)}ms`,
       customErrorMessage: (req: IncomingMessage, res: ServerResponse, error: Error) =>
         `${req.method} ${req.url} ${res.statusCode} ${error.message}`,
-      customSuccessObject: (req: IncomingMessage, _res: ServerResponse, value: Record<string, unknown>) => ({
-        ...value,
-        ...requestLogOf(req),
-      }),
-      customErrorObject: (req: IncomingMessage, _res: ServerResponse, _error: Error, value: Record<string, unknown>) => ({
-        ...value,
-        ...requestLogOf(req),
-      }),
+      customSuccessObject: (req: IncomingMessage, _res: ServerResponse, value: Record<string, unknown>) =>
+        accessLine(req, value),
+      customErrorObject: (req: IncomingMessage, _res: ServerResponse, _error: Error, value: Record<string, unknown>) =>
+        accessLine(req, value),
     },
   };
+}
+
+function accessLine(req: IncomingMessage, value: Record<string, unknown>): Record<string, unknown> {
+  const { counted: _counted, ...fields } = requestLogOf(req);
+  return { ...value, ...fields };
 }

@@ -13,6 +13,8 @@ export interface RequestLog {
   tokens?: TokenUsage;
   dedup?: string;
   error?: string;
+  /** Internal: the request was already counted in balancer_requests_total (never logged). */
+  counted?: boolean;
 }
 
 declare module 'http' {

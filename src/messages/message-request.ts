@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { GatewayError } from '../common/gateway-error';
 import type { ClientConfig } from '../config/gateway-config';
+import type { GatewayRuntime } from '../config/gateway-runtime';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -63,4 +64,15 @@ export function sessionIdOf(headers: IncomingHttpHeaders, body: JsonObject): str
   } catch {
     return undefined;
   }
+}
+
+/** A valid body for a model the calling client may use. */
+export function checkedBody(request: { body: unknown; gatewayClient?: ClientConfig }, runtime: GatewayRuntime): JsonObject {
+  const body = validateMessageBody(request.body, 'messages');
+  const client = request.gatewayClient;
+  const model = body.model as string;
+  if (client && !runtime.clientMayUse(client, model)) {
+    throw new GatewayError(403, 'permission_error', `Client '${client.name}' may not use model '${model}'.`);
+  }
+  return body;
 }

@@ -1,6 +1,7 @@
-import { Controller, Get, HttpCode, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post, Req, Res, UseGuards, UseInterceptors } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ClientAuthGuard } from '../auth/client-auth.guard';
+import { DedupInterceptor } from '../dedup/dedup.interceptor';
 import { ProvidersService } from '../providers/providers.service';
 import { CountTokensService } from './count-tokens.service';
 import { MessagesService } from './messages.service';
@@ -15,6 +16,7 @@ export class MessagesController {
   ) {}
 
   @Post('messages')
+  @UseInterceptors(DedupInterceptor)
   create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     return this.messages.handle(request, reply);
   }

@@ -8,9 +8,8 @@ import { applyStreamEventUsage } from './token-usage';
 export interface RelayOutcome {
   /** Set when the upstream failed after the stream had started; the client got an SSE error event for it. */
   failure?: AttemptFailure;
-  /** The client went away before the end. */
-  clientGone: boolean;
-  firstByteAt?: number;
+  /** The call was cancelled (every client went away) before the end. */
+  cancelled: boolean;
 }
 
 /**
@@ -24,6 +23,7 @@ export async function* relayStream(
   providerName: string,
   patterns: readonly RegExp[],
   outcome: RelayOutcome,
+  scrub: (text: string) => string,
 ): AsyncGenerator<SseChunk> {
   let sawStop = opened.stopped;
   let sawError = false;
@@ -38,7 +38,6 @@ export async function* relayStream(
     }
   };
   try {
-    outcome.firstByteAt = Date.now();
     for (const chunk of opened.held) yield chunk;
     for (;;) {
       let next: IteratorResult<SseChunk>;
@@ -46,11 +45,11 @@ export async function* relayStream(
         next = await opened.rest.next();
       } catch (error) {
         if (signal.aborted || isAbortError(error)) {
-          outcome.clientGone = true;
+          outcome.cancelled = true;
           return;
         }
         outcome.failure = networkFailure(error);
-        yield midStreamError(providerName, outcome.failure);
+        yield midStreamError(providerName, outcome.failure, scrub);
         return;
       }
       if (next.done) break;
@@ -67,18 +66,18 @@ export async function* relayStream(
         countsAgainstHealth: true,
         status: 502,
       };
-      yield midStreamError(providerName, outcome.failure);
+      yield midStreamError(providerName, outcome.failure, scrub);
     }
   } finally {
-    if (signal.aborted) outcome.clientGone = true;
+    if (signal.aborted) outcome.cancelled = true;
     void opened.rest.return?.();
   }
 }
 
-function midStreamError(providerName: string, failure: AttemptFailure): string {
+function midStreamError(providerName: string, failure: AttemptFailure, scrub: (text: string) => string): string {
   const type = failure.status === 529 || failure.status === 503 ? 'overloaded_error' : 'api_error';
   return formatSseEvent('error', {
     type: 'error',
-    error: { type, message: `Provider ${providerName} failed mid-stream: ${failure.message}` },
+    error: { type, message: scrub(`Provider ${providerName} failed mid-stream: ${failure.message}`) },
   });
 }

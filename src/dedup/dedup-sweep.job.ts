@@ -1,0 +1,15 @@
+import { Injectable } from '@nestjs/common';
+import { Interval } from '@nestjs/schedule';
+import { InMemoryDedupStore } from './in-memory-dedup.store';
+import { DedupStore } from './dedup.store';
+
+/** Frees expired replay answers without waiting for the next lookup of the same request. */
+@Injectable()
+export class DedupSweepJob {
+  constructor(private readonly store: DedupStore) {}
+
+  @Interval('dedup-cache-sweep', 10_000)
+  sweep(): void {
+    if (this.store instanceof InMemoryDedupStore) this.store.evictExpired();
+  }
+}
