@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { requestIdOf, requestLogOf } from '../logging/request-log';
+import { MetricsService } from '../metrics/metrics.service';
 import { errorBody, errorTypeForStatus, GatewayError } from './gateway-error';
 
 /**
@@ -10,6 +11,8 @@ import { errorBody, errorTypeForStatus, GatewayError } from './gateway-error';
 @Catch()
 export class AnthropicExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
+
+  constructor(private readonly metrics: MetricsService) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -21,7 +24,13 @@ export class AnthropicExceptionFilter implements ExceptionFilter {
     }
     const requestId = requestIdOf(request.raw);
     const { status, type, message, headers } = this.describe(exception, requestId);
-    requestLogOf(request.raw).error = message;
+    const log = requestLogOf(request.raw);
+    log.error = message;
+    if (!log.counted && request.url.startsWith('/v1/messages') && !request.url.startsWith('/v1/messages/count_tokens')) {
+      // Refused before routing (bad input, auth): the model label stays fixed so callers cannot mint new series.
+      this.metrics.requests.labels('none', 'none', String(status), request.gatewayClient?.name ?? 'anonymous').inc();
+      log.counted = true;
+    }
     void reply
       .code(status)
       .headers({ ...headers, 'x-request-id': requestId })

@@ -221,7 +221,8 @@ function normalise(file: ConfigFile, routes: ParsedRoute[] | undefined, sourcePa
   const settings = normaliseSettings(file.settings ?? {}, overrides);
   const secrets = [
     ...providers.map((p) => p.authValue),
-    ...providers.map((p) => proxyPassword(p.proxy)),
+    ...providers.map((p) => urlPassword(p.proxy)),
+    ...providers.map((p) => urlPassword(p.baseUrl)),
     ...providers.flatMap((p) => Object.values(p.headers)),
     ...(file.clients ?? []).map((c) => c.key),
     settings.adminKey,
@@ -230,10 +231,10 @@ function normalise(file: ConfigFile, routes: ParsedRoute[] | undefined, sourcePa
   return { sourcePath, providers, routes: routeConfigs, clients, settings, secrets: [...new Set(secrets)] };
 }
 
-function proxyPassword(proxy: string | undefined): string | undefined {
-  if (!proxy) return undefined;
+function urlPassword(url: string | undefined): string | undefined {
+  if (!url) return undefined;
   try {
-    return decodeURIComponent(new URL(proxy).password) || undefined;
+    return decodeURIComponent(new URL(url).password) || undefined;
   } catch {
     return undefined;
   }

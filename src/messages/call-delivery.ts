@@ -110,7 +110,9 @@ export class CallDelivery {
 
   private count(client: ClientContext, provider: string, status: string): void {
     client.log.counted = true;
-    this.metrics.requests.labels(provider, client.model, status, client.clientName).inc();
+    // A model no route knows is whatever the caller typed: labelling it would let callers mint new series.
+    const model = provider === 'none' && status === '404' ? 'unrouted' : client.model;
+    this.metrics.requests.labels(provider, model, status, client.clientName).inc();
     this.metrics.requestDuration.labels(provider, String(client.stream)).observe((Date.now() - client.receivedAt) / 1000);
   }
 }

@@ -88,6 +88,9 @@ export class UpstreamExecutor {
       previous = attempt.provider.name;
     }
     const reasons = trail.failures.map(({ provider, failure }) => `${provider}: ${failure.message}`);
+    if (trail.failures.every(({ failure }) => failure.outcome === 'no_credential')) {
+      throw new GatewayError(401, 'authentication_error', `No credential to send upstream for model '${request.model}': ${reasons.join('; ')}`);
+    }
     throw allFailed(request.model, reasons, runtime, this.earliestRecovery(plan.attempts.map((a) => a.provider.name)));
   }
 

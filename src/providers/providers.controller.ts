@@ -26,7 +26,7 @@ export class ProvidersController {
       return {
         name: p.name,
         type: p.type,
-        base_url: p.baseUrl,
+        base_url: withoutCredentials(p.baseUrl),
         auth_type: p.authType,
         enabled: p.enabled,
         healthy: p.enabled && health.healthy,
@@ -76,4 +76,13 @@ export class ProvidersController {
       candidates: plan.verdicts,
     };
   }
+}
+
+/** A base URL as shown to operators: user and password (if any were put in it) removed. */
+function withoutCredentials(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return url;
+  parsed.username = '';
+  parsed.password = '';
+  return parsed.toString().replace(/\/$/, '');
 }

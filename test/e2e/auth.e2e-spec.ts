@@ -18,6 +18,7 @@ const BOB_KEY = 'client-bob-key-0003';
 const ADMIN_KEY = 'admin-key-secret-999';
 const METRICS_KEY = 'metrics-key-secret-777';
 const PROXY_PASSWORD = 'pass-secret-123';
+const BASE_URL_PASSWORD = 'base-url-secret-321';
 const TOKEN_SECRET = 'sk-provider-bearer-secret';
 const BETA = 'prompt-caching-2024-07-31,context-management-2025-06-27';
 
@@ -58,7 +59,7 @@ describe('client and admin authentication', () => {
       providers: [
         anthropicProvider('keyed', apiKeyFake.url),
         anthropicProvider('tokened', tokenFake.url, { auth_type: 'auth_token', auth_value: TOKEN_SECRET }),
-        anthropicProvider('proxied', 'http://127.0.0.1:9', {
+        anthropicProvider('proxied', `http://relay-user:${BASE_URL_PASSWORD}@127.0.0.1:9/prefix`, {
           enabled: false,
           proxy: `http://user:${PROXY_PASSWORD}@127.0.0.1:9`,
         }),
@@ -269,6 +270,7 @@ describe('client and admin authentication', () => {
       TOKEN_SECRET,
       'sk-provider-proxied-secret',
       PROXY_PASSWORD,
+      BASE_URL_PASSWORD,
       ALICE_KEY,
       CAROL_KEY,
       BOB_KEY,
@@ -319,8 +321,7 @@ describe('passthrough providers behind client keys', () => {
     const response = await postJson(`${gateway.url}/v1/messages`, messageBody(), {
       authorization: `Bearer ${ALICE_KEY}`,
     });
-    expect(response.status).toBeGreaterThanOrEqual(400);
-    expect(response.body).toMatchObject({ type: 'error', error: { type: expect.any(String) } });
+    expectAnthropicError(response, 401, 'authentication_error');
     expect(response.text).not.toContain(ALICE_KEY);
     expect(fake.requests).toHaveLength(0);
   });

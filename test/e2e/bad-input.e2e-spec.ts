@@ -5,6 +5,7 @@ import {
   anthropicProvider,
   getJson,
   type JsonResponse,
+  metricValue,
   postJson,
   type RunningGateway,
   startGateway,
@@ -81,6 +82,18 @@ describe('bad input and passthrough of what the gateway does not know', () => {
     expectAnthropicError(response, 400, 'invalid_request_error');
     expect(response.body.error.message).toMatch(/JSON/);
     expect(fake.requests).toHaveLength(0);
+  });
+
+  it('should count requests refused before routing, with fixed labels', async () => {
+    const labels = { provider: 'none', model: 'none', status: '400', client: 'anonymous' };
+    const before = await metricValue(gateway, 'balancer_requests_total', labels);
+    await messages({ model: 'invented-model-name-1', messages: userMessage() });
+    await messages('not json');
+    expect(await metricValue(gateway, 'balancer_requests_total', labels)).toBe(before + 2);
+    const unrouted = { provider: 'none', model: 'unrouted', status: '404' };
+    const unroutedBefore = await metricValue(gateway, 'balancer_requests_total', unrouted);
+    await messages({ model: 'invented-model-name-2', max_tokens: 5, messages: userMessage() });
+    expect(await metricValue(gateway, 'balancer_requests_total', unrouted)).toBe(unroutedBefore + 1);
   });
 
   it('should answer 400 for an empty body', async () => {
