@@ -31,6 +31,8 @@ export async function createGatewayApp(source: ConfigSource, logger?: Logger): P
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(source, rootLogger), adapter, {
     logger: false,
     bodyParser: false,
+    // With Nest's logger off until init ends, a wiring error must reach main.ts as a thrown error, not a silent exit.
+    abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
   const active = app.get(ActiveConfig);
