@@ -32,7 +32,7 @@ export class CountTokensService {
   async count(request: FastifyRequest): Promise<TokenCount> {
     const runtime = this.providers.runtime;
     const body = validateMessageBody(request.body, 'count_tokens');
-    const model = body.model as string;
+    const model = body.value('model') as string;
     const client = request.gatewayClient;
     if (client && !runtime.clientMayUse(client, model)) {
       throw new GatewayError(403, 'permission_error', `Client '${client.name}' may not use model '${model}'.`);
@@ -44,7 +44,6 @@ export class CountTokensService {
     const message: MessageRequest = {
       requestId: requestIdOf(request.raw),
       body,
-      raw: request.rawBody ?? Buffer.from(JSON.stringify(body)),
       model,
       stream: false,
       headers: request.headers,
@@ -66,7 +65,7 @@ export class CountTokensService {
       const counted = await this.askProvider(routed.provider.name, routed.provider.origin, call, message.signal);
       if (counted !== undefined) return { input_tokens: counted, source: routed.provider.name };
     }
-    return { input_tokens: countTokensLocally(body), source: 'local' };
+    return { input_tokens: countTokensLocally(body.json), source: 'local' };
   }
 
   private async askProvider(

@@ -1,14 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../common/gateway-error';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    rawBody?: Buffer;
-  }
-}
+import { RequestBody } from './request-body';
 
 /**
- * Parses JSON bodies and keeps the raw bytes, so a passthrough request is forwarded exactly as the client sent it.
+ * Reads JSON bodies. An object becomes a RequestBody (the client's bytes plus where each top-level field is), so a
+ * passthrough request is forwarded exactly as sent and never decoded whole; anything else is parsed as usual.
  * The size limit is read per request, so a reload that changes max_body_bytes applies at once; a body is refused as
  * soon as it passes the limit, not after it was read whole.
  */
@@ -45,15 +41,8 @@ export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: (
     payload.on('end', () => {
       if (failed) return;
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      // Bodyless POSTs (`curl -X POST -d ''` to /providers/reload) are fine; routes that need a body say so.
-      if (raw.length === 0) {
-        done(null, undefined);
-        return;
-      }
       try {
-        const body: unknown = JSON.parse(raw.toString('utf8'));
-        request.rawBody = raw;
-        done(null, body);
+        done(null, readJson(raw));
       } catch (error) {
         done(GatewayError.invalidRequest(`The request body is not valid JSON: ${(error as Error).message}`));
       }
@@ -62,4 +51,12 @@ export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: (
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', parse);
   fastify.addContentTypeParser('*', parse);
+}
+
+/** Empty bodies are allowed here (POST /providers/reload has none); the message routes refuse them themselves. */
+function readJson(raw: Buffer): unknown {
+  const first = raw.findIndex((byte) => byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09);
+  if (first === -1) return undefined;
+  if (raw[first] === 0x7b) return RequestBody.scan(raw);
+  return JSON.parse(raw.toString('utf8')) as unknown;
 }

@@ -1,9 +1,12 @@
 import { GatewayError } from '../common/gateway-error';
 import { sessionIdOf, validateMessageBody } from './message-request';
+import { RequestBody } from './request-body';
+
+const scanned = (value: unknown) => RequestBody.scan(Buffer.from(JSON.stringify(value)));
 
 function messageOf(body: unknown, endpoint: 'messages' | 'count_tokens' = 'messages'): string {
   try {
-    validateMessageBody(body, endpoint);
+    validateMessageBody(body !== null && typeof body === 'object' && !Array.isArray(body) ? scanned(body) : body, endpoint);
     return 'ok';
   } catch (error) {
     return error instanceof GatewayError ? `${error.status} ${error.type}: ${error.message}` : String(error);
@@ -41,9 +44,9 @@ describe('validateMessageBody', () => {
 
 describe('sessionIdOf', () => {
   it('should prefer the header and fall back to the session in metadata.user_id', () => {
-    const body = { metadata: { user_id: JSON.stringify({ device_id: 'd', session_id: 'from-body' }) } };
+    const body = scanned({ metadata: { user_id: JSON.stringify({ device_id: 'd', session_id: 'from-body' }) } });
     expect(sessionIdOf({ 'x-claude-code-session-id': 'from-header' }, body)).toBe('from-header');
     expect(sessionIdOf({}, body)).toBe('from-body');
-    expect(sessionIdOf({}, { metadata: { user_id: 'plain-user' } })).toBeUndefined();
+    expect(sessionIdOf({}, scanned({ metadata: { user_id: 'plain-user' } }))).toBeUndefined();
   });
 });

@@ -5,7 +5,8 @@ import type { DedupTicket } from '../dedup/dedup-ticket';
 import { requestIdOf, requestLogOf } from '../logging/request-log';
 import { ProvidersService } from '../providers/providers.service';
 import { CallDelivery, type ClientContext } from './call-delivery';
-import { checkedBody, type JsonObject, type MessageRequest, sessionIdOf } from './message-request';
+import { checkedBody, type MessageRequest, sessionIdOf } from './message-request';
+import type { RequestBody } from './request-body';
 import { UpstreamRunner } from './upstream-runner';
 
 /** Serves POST /v1/messages: validate, then either run the upstream call or attach to one, and deliver the answer. */
@@ -22,8 +23,8 @@ export class MessagesService {
     const body = checkedBody(request, runtime);
     const log = requestLogOf(request.raw);
     const client: ClientContext = {
-      model: body.model as string,
-      stream: body.stream === true,
+      model: body.value('model') as string,
+      stream: body.value('stream') === true,
       clientName: request.gatewayClient?.name ?? 'anonymous',
       receivedAt: Date.now(),
       log,
@@ -45,14 +46,13 @@ export class MessagesService {
 }
 
 /** The request as the upstream attempts see it; it is cancelled through the call's signal, not a client's. */
-function messageRequest(request: FastifyRequest, body: JsonObject, signal: AbortSignal): MessageRequest {
+function messageRequest(request: FastifyRequest, body: RequestBody, signal: AbortSignal): MessageRequest {
   const queryAt = request.url.indexOf('?');
   return {
     requestId: requestIdOf(request.raw),
     body,
-    raw: request.rawBody ?? Buffer.from(JSON.stringify(body)),
-    model: body.model as string,
-    stream: body.stream === true,
+    model: body.value('model') as string,
+    stream: body.value('stream') === true,
     headers: request.headers,
     query: queryAt === -1 ? '' : request.url.slice(queryAt),
     client: request.gatewayClient,

@@ -1,4 +1,4 @@
-import type { JsonObject, MessageRequest } from '../messages/message-request';
+import type { MessageRequest } from '../messages/message-request';
 import type { AttemptInput, PreparedCall, ProviderAdapter } from './provider-adapter';
 import { anthropicUpstreamHeaders } from './upstream-headers';
 
@@ -30,12 +30,10 @@ export function upstreamPath(basePath: string, endpoint: string, query: string):
   return `${basePath}${endpoint}${query}`;
 }
 
-/** Re-serialises only when something has to change, so the common passthrough case forwards the client's bytes. */
-function forwardedBody(request: MessageRequest, model: string, maxTokensCap: number | undefined): string | Buffer {
-  const maxTokens = request.body.max_tokens;
+/** The client's bytes, with only the model (and a max_tokens cap) spliced in when they have to change. */
+function forwardedBody(request: MessageRequest, model: string, maxTokensCap: number | undefined): Buffer {
+  const maxTokens = request.body.value('max_tokens');
   const capTokens = maxTokensCap !== undefined && typeof maxTokens === 'number' && maxTokens > maxTokensCap;
-  if (model === request.model && !capTokens) return request.raw;
-  const body: JsonObject = { ...request.body, model };
-  if (capTokens) body.max_tokens = maxTokensCap;
-  return JSON.stringify(body);
+  if (model === request.model && !capTokens) return request.body.raw;
+  return request.body.withFields(capTokens ? { model, max_tokens: maxTokensCap } : { model });
 }

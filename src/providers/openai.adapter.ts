@@ -16,7 +16,7 @@ import type { Credential } from './upstream-headers';
 export class OpenAiAdapter implements ProviderAdapter {
   prepareMessages(input: AttemptInput): PreparedCall {
     const { request, provider } = input;
-    const { request: chat, toolNames } = toOpenAiRequest(request.body as unknown as AnthropicRequest, {
+    const { request: chat, toolNames } = toOpenAiRequest(request.body.json as unknown as AnthropicRequest, {
       model: input.upstreamModel,
       maxTokensField: provider.openai.maxTokensField,
       maxTokensCap: provider.maxTokensCap,
@@ -27,7 +27,7 @@ export class OpenAiAdapter implements ProviderAdapter {
     const context: ResponseContext = {
       requestedModel: request.model,
       toolNames,
-      estimatedInputTokens: estimateInputTokens(request.body),
+      estimatedInputTokens: estimateInputTokens(request.body.json),
     };
     return {
       path: upstreamPath(provider.basePath, '/chat/completions', ''),
