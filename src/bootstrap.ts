@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { ActiveConfig } from './config/active-config';
 import type { ConfigSource } from './config/config-source';
+import { registerAccessLog } from './logging/access-log';
 import { createRootLogger } from './logging/logger-options';
 import { requestIdOf } from './logging/request-log';
 import { registerJsonBodyParser } from './messages/json-body.parser';
@@ -20,7 +21,7 @@ export interface GatewayApp {
 
 /** Builds the application (used by main.ts and by the end-to-end tests, so both run the same wiring). */
 export async function createGatewayApp(source: ConfigSource, logger?: Logger): Promise<GatewayApp> {
-  const rootLogger = logger ?? createRootLogger(source.initial.settings);
+  const rootLogger = logger ?? (await createRootLogger(source.initial.settings));
   const adapter = new FastifyAdapter({
     genReqId: (req: IncomingMessage) => requestIdOf(req),
     bodyLimit: FASTIFY_BODY_CEILING,
@@ -37,10 +38,7 @@ export async function createGatewayApp(source: ConfigSource, logger?: Logger): P
   const fastify = app.getHttpAdapter().getInstance();
   const active = app.get(ActiveConfig);
   registerJsonBodyParser(fastify, () => active.runtime.config.settings.maxBodyBytes);
-  fastify.addHook('onRequest', (request, reply, done) => {
-    void reply.header('x-request-id', request.id);
-    done();
-  });
+  registerAccessLog(fastify, rootLogger);
   await app.init();
   // Attached after init so Nest's module-by-module startup lines stay out of the log; the banner says it all.
   app.useLogger(app.get(PinoNestLogger));

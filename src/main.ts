@@ -49,8 +49,7 @@ async function main(): Promise<void> {
       .close()
       .then(() => {
         logger.info('Stopped');
-        logger.flush();
-        process.exit(0);
+        logger.flush(() => process.exit(0));
       })
       .catch((error: unknown) => {
         logger.error({ err: error }, 'Error during shutdown');

@@ -1,13 +1,10 @@
+import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Params } from 'nestjs-pino';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { Settings } from '../config/gateway-config';
-import { requestIdOf, requestLogOf } from './request-log';
-
-const QUIET_PATHS = /^\/(health|metrics)(\/|\?|$)/;
 
 /** Credential headers are never serialised; this is the last line of defence if a header object is ever logged. */
 const REDACT = [
@@ -19,8 +16,11 @@ const REDACT = [
   '*["x-api-key"]',
 ];
 
-/** One pino instance: JSON to stdout (pretty and coloured on a TTY) and JSON lines to settings.log_file_path. */
-export function createRootLogger(settings: Pick<Settings, 'logLevel' | 'logFilePath' | 'logColor'>): Logger {
+/**
+ * One pino instance: JSON to stdout (pretty and coloured on a TTY) and JSON lines to settings.log_file_path. Writes are
+ * asynchronous; the file is open before this resolves, so an early exit can still flush.
+ */
+export async function createRootLogger(settings: Pick<Settings, 'logLevel' | 'logFilePath' | 'logColor'>): Promise<Logger> {
   const streams: { stream: DestinationStream }[] = [];
   const tty = process.stdout.isTTY && settings.logColor;
   streams.push({
@@ -30,7 +30,9 @@ export function createRootLogger(settings: Pick<Settings, 'logLevel' | 'logFileP
   });
   if (settings.logFilePath) {
     mkdirSync(dirname(settings.logFilePath), { recursive: true });
-    streams.push({ stream: pino.destination({ dest: settings.logFilePath, sync: true, mkdir: true }) });
+    const file = pino.destination({ dest: settings.logFilePath, sync: false, mkdir: true });
+    await once(file, 'ready');
+    streams.push({ stream: file });
   }
   return pino(
     { level: settings.logLevel, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'balancer' } },
@@ -38,32 +40,10 @@ export function createRootLogger(settings: Pick<Settings, 'logLevel' | 'logFileP
   );
 }
 
+/**
+ * nestjs-pino carries the application's own log lines (Nest's Logger). Its per-request middleware is not mounted:
+ * the access line is written by registerAccessLog without a child logger per request.
+ */
 export function loggerParams(logger: Logger): Params {
-  return {
-    pinoHttp: {
-      logger,
-      genReqId: (req: IncomingMessage) => requestIdOf(req),
-      quietReqLogger: true,
-      autoLogging: { ignore: (req: IncomingMessage) => QUIET_PATHS.test(req.url ?? '') },
-      serializers: {
-        req: (req: { id?: string; method?: string; url?: string }) => ({ id: req.id, method: req.method, url: req.url }),
-        res: (res: { statusCode?: number }) => ({ status: res.statusCode }),
-      },
-      customLogLevel: (_req: IncomingMessage, res: ServerResponse, error?: Error) =>
-        error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-      customSuccessMessage: (req: IncomingMessage, res: ServerResponse, ms: number) =>
-        `${req.method} ${req.url} ${res.statusCode} ${Math.round(ms)}ms`,
-      customErrorMessage: (req: IncomingMessage, res: ServerResponse, error: Error) =>
-        `${req.method} ${req.url} ${res.statusCode} ${error.message}`,
-      customSuccessObject: (req: IncomingMessage, _res: ServerResponse, value: Record<string, unknown>) =>
-        accessLine(req, value),
-      customErrorObject: (req: IncomingMessage, _res: ServerResponse, _error: Error, value: Record<string, unknown>) =>
-        accessLine(req, value),
-    },
-  };
-}
-
-function accessLine(req: IncomingMessage, value: Record<string, unknown>): Record<string, unknown> {
-  const { counted: _counted, ...fields } = requestLogOf(req);
-  return { ...value, ...fields };
+  return { pinoHttp: { logger, autoLogging: false }, forRoutes: [] };
 }

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { TokenUsage } from '../messages/token-usage';
 
@@ -30,7 +30,7 @@ const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function requestIdOf(req: IncomingMessage): string {
   if (req.gatewayRequestId) return req.gatewayRequestId;
   const sent = req.headers['x-request-id'];
-  const id = typeof sent === 'string' && CLIENT_ID.test(sent) ? sent : `req_${randomBytes(12).toString('hex')}`;
+  const id = typeof sent === 'string' && CLIENT_ID.test(sent) ? sent : `req_${randomUUID().replaceAll('-', '')}`;
   req.gatewayRequestId = id;
   return id;
 }

@@ -168,7 +168,7 @@ describe('the gateway process', () => {
         model: 'claude-sonnet',
         provider: 'only',
         attempts: 1,
-        res: { status: 200 },
+        status: 200,
         tokens: { input: 10, output: 5 },
       });
       const everything = readFileSync(logFile(), 'utf8') + output;
