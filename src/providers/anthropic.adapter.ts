@@ -1,5 +1,6 @@
 import type { MessageRequest } from '../messages/message-request';
 import type { AttemptInput, PreparedCall, ProviderAdapter } from './provider-adapter';
+import { mayHoldUnsignedThinking, withoutUnsignedThinking } from './unsigned-thinking';
 import { anthropicUpstreamHeaders } from './upstream-headers';
 
 /** Anthropic-compatible upstreams: the body goes through untouched but for the model (and a max_tokens cap). */
@@ -30,10 +31,22 @@ export function upstreamPath(basePath: string, endpoint: string, query: string):
   return `${basePath}${endpoint}${query}`;
 }
 
-/** The client's bytes, with only the model (and a max_tokens cap) spliced in when they have to change. */
+/**
+ * The client's bytes, with only what has to change spliced in: the model, a max_tokens cap, and (after an
+ * OpenAI-compatible provider answered earlier in the conversation) its unsigned thinking taken out.
+ */
 function forwardedBody(request: MessageRequest, model: string, maxTokensCap: number | undefined): Buffer {
   const maxTokens = request.body.value('max_tokens');
   const capTokens = maxTokensCap !== undefined && typeof maxTokens === 'number' && maxTokens > maxTokensCap;
-  if (model === request.model && !capTokens) return request.body.raw;
-  return request.body.withFields(capTokens ? { model, max_tokens: maxTokensCap } : { model });
+  const replacements: Record<string, unknown> = {};
+  if (model !== request.model) replacements.model = model;
+  if (capTokens) replacements.max_tokens = maxTokensCap;
+  if (mayHoldUnsignedThinking(request.body.raw)) {
+    const cleaned = withoutUnsignedThinking(request.body.json);
+    if (cleaned) {
+      replacements.messages = cleaned.messages;
+      if (cleaned.thinking !== request.body.json.thinking) replacements.thinking = cleaned.thinking;
+    }
+  }
+  return Object.keys(replacements).length === 0 ? request.body.raw : request.body.withFields(replacements);
 }
