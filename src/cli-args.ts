@@ -32,7 +32,8 @@ export function parseCliArgs(argv: string[]): CliArgs {
   let port: number | undefined;
   if (values.port !== undefined) {
     port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number, got "${values.port}"`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new Error(`--port must be a port number, got "${values.port}"`);
   }
   return { config: values.config, host: values.host, port, help: values.help, version: values.version };
 }

@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   const { app, logger } = await createGatewayApp(source);
   await app.listen({ host: settings.host, port: settings.port });
   const address = app.getHttpServer().address();
-  const listening = typeof address === 'object' && address ? `http://${settings.host}:${address.port}` : String(address);
+  const listening =
+    typeof address === 'object' && address ? `http://${settings.host}:${address.port}` : String(address);
   process.stdout.write(startupBanner(source.initial, app.get(ProvidersService).health, listening));
   logger.info({ address: listening, config: path, version: VERSION }, 'gateway started');
   if (source.initial.clients.length === 0 && !isLoopbackHost(settings.host)) {
@@ -61,7 +62,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  const message = error instanceof ConfigError || error instanceof TypeError ? error.message : String((error as Error)?.stack ?? error);
+  const message =
+    error instanceof ConfigError || error instanceof TypeError
+      ? error.message
+      : String((error as Error)?.stack ?? error);
   process.stderr.write(`claude-balancer: ${message}\n`);
   process.exit(1);
 });

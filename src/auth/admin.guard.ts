@@ -23,7 +23,11 @@ export class AdminGuard implements CanActivate {
     }
     const key = presentedKey(request.headers);
     if (key && keysMatch(key, adminKey)) return true;
-    throw new GatewayError(401, 'authentication_error', 'The admin key is required: send it as x-api-key or Authorization: Bearer.');
+    throw new GatewayError(
+      401,
+      'authentication_error',
+      'The admin key is required: send it as x-api-key or Authorization: Bearer.',
+    );
   }
 }
 

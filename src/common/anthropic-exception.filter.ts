@@ -26,7 +26,11 @@ export class AnthropicExceptionFilter implements ExceptionFilter {
     const { status, type, message, headers } = this.describe(exception, requestId);
     const log = requestLogOf(request.raw);
     log.error = message;
-    if (!log.counted && request.url.startsWith('/v1/messages') && !request.url.startsWith('/v1/messages/count_tokens')) {
+    if (
+      !log.counted &&
+      request.url.startsWith('/v1/messages') &&
+      !request.url.startsWith('/v1/messages/count_tokens')
+    ) {
       // Refused before routing (bad input, auth): the model label stays fixed so callers cannot mint new series.
       this.metrics.requests.labels('none', 'none', String(status), request.gatewayClient?.name ?? 'anonymous').inc();
       log.counted = true;

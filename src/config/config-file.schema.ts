@@ -41,7 +41,8 @@ const positive = { message: 'must be a positive number' };
 const nonNegative = { message: 'must be zero or more' };
 
 export class OpenAiOptionsFile {
-  @IsOptional() @IsIn(['max_tokens', 'max_completion_tokens'], { message: 'must be max_tokens or max_completion_tokens' })
+  @IsOptional()
+  @IsIn(['max_tokens', 'max_completion_tokens'], { message: 'must be max_tokens or max_completion_tokens' })
   max_tokens_field?: 'max_tokens' | 'max_completion_tokens';
 
   @IsOptional() @ToBoolean() @IsBoolean({ message: 'must be true or false' }) send_reasoning_content?: boolean;
@@ -118,7 +119,10 @@ export class ClientFile {
 
   @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(0, nonNegative) rpm?: number;
   @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(0, nonNegative) max_concurrency?: number;
-  @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(0, nonNegative)
+  @IsOptional()
+  @ToNumber()
+  @IsInt({ message: 'must be a whole number' })
+  @Min(0, nonNegative)
   daily_token_budget?: number;
 }
 
@@ -140,7 +144,11 @@ export class DeduplicationFile {
   @IsOptional() @ToBoolean() @IsBoolean({ message: 'must be true or false' }) enabled?: boolean;
   @IsOptional() @ToBoolean() @IsBoolean({ message: 'must be true or false' }) include_max_tokens_in_signature?: boolean;
   @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) cache_ttl?: number;
-  @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(0, nonNegative) cache_size_limit?: number;
+  @IsOptional()
+  @ToNumber()
+  @IsInt({ message: 'must be a whole number' })
+  @Min(0, nonNegative)
+  cache_size_limit?: number;
   @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(0, nonNegative) cache_max_bytes?: number;
   @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) orphan_grace?: number;
 }
@@ -168,7 +176,11 @@ export class SettingsFile {
   selection_strategy?: string;
 
   @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) failure_cooldown?: number;
-  @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(1, positive) unhealthy_threshold?: number;
+  @IsOptional()
+  @ToNumber()
+  @IsInt({ message: 'must be a whole number' })
+  @Min(1, positive)
+  unhealthy_threshold?: number;
   @IsOptional() @ToBoolean() @IsBoolean({ message: 'must be true or false' }) unhealthy_reset_on_success?: boolean;
   @IsOptional() @ToNumber() @IsNumber({}, { message: 'must be a number' }) unhealthy_reset_timeout?: number;
   @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) sticky_provider_duration?: number;
@@ -191,11 +203,18 @@ export class SettingsFile {
   @IsOptional() @ValidateNested() @Type(() => DeduplicationFile) deduplication?: DeduplicationFile;
   @IsOptional() @ToBoolean() @IsBoolean({ message: 'must be true or false' }) enable_deduplication?: boolean;
   @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) cache_ttl?: number;
-  @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(0, nonNegative) cache_size_limit?: number;
+  @IsOptional()
+  @ToNumber()
+  @IsInt({ message: 'must be a whole number' })
+  @Min(0, nonNegative)
+  cache_size_limit?: number;
 
   @IsOptional() @IsString({ message: 'must be a string' }) admin_key?: string;
   @IsOptional() @IsString({ message: 'must be a string' }) metrics_key?: string;
-  @IsOptional() @ToNumber() @IsInt({ message: 'must be a whole number' }) @Min(1024, { message: 'must be at least 1024' })
+  @IsOptional()
+  @ToNumber()
+  @IsInt({ message: 'must be a whole number' })
+  @Min(1024, { message: 'must be at least 1024' })
   max_body_bytes?: number;
 
   @IsOptional() @ValidateNested() @Type(() => StateFile) state?: StateFile;
@@ -211,7 +230,10 @@ export class SettingsFile {
   @IsOptional() @IsString({ message: 'must be a path, or "" for console only' }) log_file_path?: string;
   @IsOptional() @ToBoolean() @IsBoolean({ message: 'must be true or false' }) log_color?: boolean;
   @IsOptional() @IsString({ message: 'must be a host name or address' }) host?: string;
-  @IsOptional() @ToNumber() @IsInt({ message: 'must be a port number' }) @Min(0, { message: 'must be a port number' })
+  @IsOptional()
+  @ToNumber()
+  @IsInt({ message: 'must be a port number' })
+  @Min(0, { message: 'must be a port number' })
   @Max(65535, { message: 'must be a port number' })
   port?: number;
   @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) shutdown_grace?: number;
@@ -225,10 +247,14 @@ export class ConfigFile {
   providers!: ProviderFile[];
 
   /** pattern -> candidates; nested validation is done by hand because class-validator cannot walk map values. */
-  @IsOptional() @IsObject({ message: 'must be a map of model pattern to a list of candidates' })
+  @IsOptional()
+  @IsObject({ message: 'must be a map of model pattern to a list of candidates' })
   model_routes?: Record<string, unknown>;
 
-  @IsOptional() @IsArray({ message: 'must be a list of clients' }) @ValidateNested({ each: true }) @Type(() => ClientFile)
+  @IsOptional()
+  @IsArray({ message: 'must be a list of clients' })
+  @ValidateNested({ each: true })
+  @Type(() => ClientFile)
   clients?: ClientFile[];
 
   @IsOptional() @ValidateNested() @Type(() => SettingsFile) settings?: SettingsFile;

@@ -17,9 +17,7 @@ import type {
 
 export const CONFIG_SEARCH_PATHS = ['./providers.yaml', './config/providers.yaml'];
 
-export const DEFAULT_UNHEALTHY_HTTP_CODES = [
-  402, 403, 404, 408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529,
-];
+export const DEFAULT_UNHEALTHY_HTTP_CODES = [402, 403, 404, 408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529];
 export const DEFAULT_BODY_PATTERNS = ['insufficient credits', 'quota_exceeded', '没有可用'];
 
 /** Values that outrank the file: command-line flags, then the documented environment variables. */
@@ -96,7 +94,11 @@ export function buildConfig(
 
 function flattenErrors(error: ValidationError, parentPath: string): string[] {
   const isIndex = /^\d+$/.test(error.property);
-  const path = isIndex ? `${parentPath}[${error.property}]` : parentPath ? `${parentPath}.${error.property}` : error.property;
+  const path = isIndex
+    ? `${parentPath}[${error.property}]`
+    : parentPath
+      ? `${parentPath}.${error.property}`
+      : error.property;
   const own = error.constraints ? [...new Set(Object.values(error.constraints))].map((m) => `${path}: ${m}`) : [];
   return [...own, ...(error.children ?? []).flatMap((child) => flattenErrors(child, path))];
 }
@@ -139,11 +141,17 @@ function crossCheck(file: ConfigFile, routes: ParsedRoute[] | undefined): string
   const names = new Map<string, number>();
   file.providers.forEach((provider, index) => {
     const previous = names.get(provider.name);
-    if (previous !== undefined) issues.push(`providers[${index}].name: duplicates providers[${previous}].name "${provider.name}"`);
+    if (previous !== undefined)
+      issues.push(`providers[${index}].name: duplicates providers[${previous}].name "${provider.name}"`);
     names.set(provider.name, index);
     const authType = provider.auth_type ?? 'api_key';
     const needsSecret = authType === 'api_key' || authType === 'auth_token';
-    if (needsSecret && provider.auth_value !== 'passthrough' && provider.auth_value !== 'oauth' && !provider.auth_value) {
+    if (
+      needsSecret &&
+      provider.auth_value !== 'passthrough' &&
+      provider.auth_value !== 'oauth' &&
+      !provider.auth_value
+    ) {
       issues.push(`providers[${index}].auth_value: must not be empty for auth_type ${authType}`);
     }
     // The schema's patterns let through what URL parsing refuses (a port over 65535), which would fail later, mid-reload.
@@ -155,7 +163,9 @@ function crossCheck(file: ConfigFile, routes: ParsedRoute[] | undefined): string
   for (const route of routes ?? []) {
     route.candidates.forEach((candidate, index) => {
       if (!names.has(candidate.provider)) {
-        issues.push(`model_routes["${route.pattern}"][${index}].provider: no provider is named "${candidate.provider}"`);
+        issues.push(
+          `model_routes["${route.pattern}"][${index}].provider: no provider is named "${candidate.provider}"`,
+        );
       }
     });
   }
@@ -173,7 +183,9 @@ function crossCheck(file: ConfigFile, routes: ParsedRoute[] | undefined): string
 
 function clientDigest(key: string | undefined, keySha256: string | undefined): Buffer {
   if (keySha256) return Buffer.from(keySha256.toLowerCase(), 'hex');
-  return createHash('sha256').update(key ?? '').digest();
+  return createHash('sha256')
+    .update(key ?? '')
+    .digest();
 }
 
 /** The seed spelled `auth_value: oauth` / `auth_value: passthrough` instead of using auth_type. */
@@ -183,7 +195,12 @@ function authTypeOf(authType: string | undefined, authValue: string | undefined)
   return (authType ?? 'api_key') as ProviderConfig['authType'];
 }
 
-function normalise(file: ConfigFile, routes: ParsedRoute[] | undefined, sourcePath: string, overrides: ConfigOverrides): GatewayConfig {
+function normalise(
+  file: ConfigFile,
+  routes: ParsedRoute[] | undefined,
+  sourcePath: string,
+  overrides: ConfigOverrides,
+): GatewayConfig {
   const providers: ProviderConfig[] = file.providers.map((p) => {
     const authType = authTypeOf(p.auth_type, p.auth_value);
     const baseUrl = new URL(p.base_url);
@@ -243,15 +260,13 @@ function urlPassword(url: string | undefined): string | undefined {
 function toRouteConfig(route: ParsedRoute): RouteConfig {
   return {
     pattern: route.pattern,
-    candidates: route.candidates.map(
-      (c, index): RouteCandidateConfig => ({
-        provider: c.provider,
-        model: c.model ?? 'passthrough',
-        priority: c.priority ?? index + 1,
-        weight: c.weight,
-        enabled: c.enabled ?? true,
-      }),
-    ),
+    candidates: route.candidates.map((c, index): RouteCandidateConfig => ({
+      provider: c.provider,
+      model: c.model ?? 'passthrough',
+      priority: c.priority ?? index + 1,
+      weight: c.weight,
+      enabled: c.enabled ?? true,
+    })),
   };
 }
 
@@ -296,7 +311,9 @@ function normaliseSettings(s: SettingsFile, overrides: ConfigOverrides): Setting
     unhealthyResetTimeoutSeconds: s.unhealthy_reset_timeout ?? 300,
     stickyProviderSeconds: s.sticky_provider_duration ?? 300,
     unhealthyHttpCodes: new Set(s.unhealthy_http_codes ?? DEFAULT_UNHEALTHY_HTTP_CODES),
-    unhealthyResponseBodyPatterns: (s.unhealthy_response_body_patterns ?? DEFAULT_BODY_PATTERNS).map(compileBodyPattern),
+    unhealthyResponseBodyPatterns: (s.unhealthy_response_body_patterns ?? DEFAULT_BODY_PATTERNS).map(
+      compileBodyPattern,
+    ),
     timeouts: {
       connectMs: seconds(s.timeouts?.connect ?? legacyConnect ?? 10),
       firstByteMs: seconds(s.timeouts?.first_byte ?? s.request_timeout ?? legacyRead ?? 120),

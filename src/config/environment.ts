@@ -28,7 +28,9 @@ export class Environment {
 export function validateEnvironment(env: Record<string, unknown>): Environment {
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const parsed = plainToInstance(Environment, present, { excludeExtraneousValues: false });
-  const issues = validateSync(parsed, { skipMissingProperties: true }).flatMap((e) => Object.values(e.constraints ?? {}));
+  const issues = validateSync(parsed, { skipMissingProperties: true }).flatMap((e) =>
+    Object.values(e.constraints ?? {}),
+  );
   if (issues.length > 0) throw new ConfigError('Invalid environment:', issues);
   return parsed;
 }

@@ -71,7 +71,9 @@ export class DedupInterceptor implements NestInterceptor {
 
   private hit(kind: 'inflight' | 'cache', requestId: string): void {
     this.metrics.dedupHits.labels(kind).inc();
-    this.logger.log(`[${requestId}] served from ${kind === 'cache' ? 'the replay cache' : 'an identical request in flight'}`);
+    this.logger.log(
+      `[${requestId}] served from ${kind === 'cache' ? 'the replay cache' : 'an identical request in flight'}`,
+    );
   }
 }
 

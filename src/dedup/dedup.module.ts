@@ -15,7 +15,11 @@ import { InMemoryDedupStore } from './in-memory-dedup.store';
       useFactory: (active: ActiveConfig) =>
         new InMemoryDedupStore(() => {
           const dedup = active.runtime.config.settings.deduplication;
-          return { ttlMs: dedup.cacheTtlSeconds * 1000, maxEntries: dedup.cacheSizeLimit, maxBytes: dedup.cacheMaxBytes };
+          return {
+            ttlMs: dedup.cacheTtlSeconds * 1000,
+            maxEntries: dedup.cacheSizeLimit,
+            maxBytes: dedup.cacheMaxBytes,
+          };
         }),
     },
     DedupInterceptor,

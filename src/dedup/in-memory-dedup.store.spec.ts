@@ -7,7 +7,11 @@ const answer = (body: string): CachedAnswer => ({ body, status: 200, headers: {}
 describe('InMemoryDedupStore', () => {
   let now = 0;
   let limits: ReplayCacheLimits;
-  const store = () => new InMemoryDedupStore(() => limits, () => now);
+  const store = () =>
+    new InMemoryDedupStore(
+      () => limits,
+      () => now,
+    );
 
   beforeEach(() => {
     now = 1000;

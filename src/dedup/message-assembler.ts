@@ -97,7 +97,9 @@ export class MessageAssembler {
     const usage = data.usage as Record<string, unknown> | undefined;
     if (usage) {
       const current = (this.message.usage as Record<string, unknown> | undefined) ?? {};
-      const present = Object.fromEntries(Object.entries(usage).filter(([, value]) => value !== null && value !== undefined));
+      const present = Object.fromEntries(
+        Object.entries(usage).filter(([, value]) => value !== null && value !== undefined),
+      );
       this.message.usage = { ...current, ...present };
     }
   }

@@ -12,7 +12,13 @@ export function messageToSse(message: Record<string, unknown>): string {
   const { output_tokens: outputTokens, ...inputUsage } = usage;
   let out = formatSseEvent('message_start', {
     type: 'message_start',
-    message: { ...message, content: [], stop_reason: null, stop_sequence: null, usage: { ...inputUsage, output_tokens: 1 } },
+    message: {
+      ...message,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { ...inputUsage, output_tokens: 1 },
+    },
   });
   content.forEach((block, index) => {
     out += blockEvents(block, index);
@@ -26,13 +32,17 @@ export function messageToSse(message: Record<string, unknown>): string {
 }
 
 function blockEvents(block: Block, index: number): string {
-  const start = (contentBlock: Block) => formatSseEvent('content_block_start', { type: 'content_block_start', index, content_block: contentBlock });
-  const delta = (value: Block) => formatSseEvent('content_block_delta', { type: 'content_block_delta', index, delta: value });
+  const start = (contentBlock: Block) =>
+    formatSseEvent('content_block_start', { type: 'content_block_start', index, content_block: contentBlock });
+  const delta = (value: Block) =>
+    formatSseEvent('content_block_delta', { type: 'content_block_delta', index, delta: value });
   const stop = formatSseEvent('content_block_stop', { type: 'content_block_stop', index });
   switch (block.type) {
     case 'text': {
       const { text, citations, ...rest } = block;
-      const citationEvents = Array.isArray(citations) ? citations.map((citation) => delta({ type: 'citations_delta', citation })).join('') : '';
+      const citationEvents = Array.isArray(citations)
+        ? citations.map((citation) => delta({ type: 'citations_delta', citation })).join('')
+        : '';
       return start({ ...rest, text: '' }) + citationEvents + delta({ type: 'text_delta', text: text ?? '' }) + stop;
     }
     case 'thinking': {
@@ -48,7 +58,11 @@ function blockEvents(block: Block, index: number): string {
     case 'server_tool_use':
     case 'mcp_tool_use': {
       const { input, ...rest } = block;
-      return start({ ...rest, input: {} }) + delta({ type: 'input_json_delta', partial_json: JSON.stringify(input ?? {}) }) + stop;
+      return (
+        start({ ...rest, input: {} }) +
+        delta({ type: 'input_json_delta', partial_json: JSON.stringify(input ?? {}) }) +
+        stop
+      );
     }
     default:
       return start(block) + stop;

@@ -4,8 +4,12 @@ import { requestSignature } from './request-signature';
 describe('requestSignature', () => {
   const body = { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }], stream: true };
   const headers = { 'anthropic-version': '2023-06-01' };
-  const sign = (b: Record<string, unknown>, scope = 'alice', h: Record<string, string> = headers, includeMaxTokens = false) =>
-    requestSignature(RequestBody.scan(Buffer.from(JSON.stringify(b))), h, scope, { includeMaxTokens });
+  const sign = (
+    b: Record<string, unknown>,
+    scope = 'alice',
+    h: Record<string, string> = headers,
+    includeMaxTokens = false,
+  ) => requestSignature(RequestBody.scan(Buffer.from(JSON.stringify(b))), h, scope, { includeMaxTokens });
 
   it('should ignore stream and top-level key order', () => {
     const { stream: _stream, ...nonStreaming } = body;

@@ -3,9 +3,19 @@ import type { SseChunk } from '../providers/provider-adapter';
 /** How the answer to a call started: what every client attached to it is told first. */
 export type CallHead =
   | { readonly kind: 'stream'; readonly status: number; readonly headers: Record<string, string> }
-  | { readonly kind: 'message'; readonly status: number; readonly headers: Record<string, string>; readonly body: string }
+  | {
+      readonly kind: 'message';
+      readonly status: number;
+      readonly headers: Record<string, string>;
+      readonly body: string;
+    }
   /** An answer that is not a success but is the client's own (an upstream 400), or the gateway's error. */
-  | { readonly kind: 'error'; readonly status: number; readonly headers: Record<string, string>; readonly body: string };
+  | {
+      readonly kind: 'error';
+      readonly status: number;
+      readonly headers: Record<string, string>;
+      readonly body: string;
+    };
 
 export interface CallSubscription {
   readonly head: Promise<CallHead>;

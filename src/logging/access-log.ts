@@ -22,7 +22,15 @@ function writeAccessLine(logger: Logger, request: FastifyRequest, reply: Fastify
   const status = reply.raw.statusCode;
   const aborted = !reply.raw.writableFinished;
   const ms = Math.round(reply.elapsedTime);
-  const line = { reqId: request.id, method: request.method, url: request.url, status, ms, ...fields, ...(aborted && { aborted }) };
+  const line = {
+    reqId: request.id,
+    method: request.method,
+    url: request.url,
+    status,
+    ms,
+    ...fields,
+    ...(aborted && { aborted }),
+  };
   const message = `${request.method} ${request.url} ${status} ${ms}ms${aborted ? ' (client went away)' : ''}`;
   if (status >= 500) logger.error(line, message);
   else if (status >= 400 || aborted) logger.warn(line, message);

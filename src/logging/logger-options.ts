@@ -20,7 +20,9 @@ const REDACT = [
  * One pino instance: JSON to stdout (pretty and coloured on a TTY) and JSON lines to settings.log_file_path. Writes are
  * asynchronous; the file is open before this resolves, so an early exit can still flush.
  */
-export async function createRootLogger(settings: Pick<Settings, 'logLevel' | 'logFilePath' | 'logColor'>): Promise<Logger> {
+export async function createRootLogger(
+  settings: Pick<Settings, 'logLevel' | 'logFilePath' | 'logColor'>,
+): Promise<Logger> {
   const streams: { stream: DestinationStream }[] = [];
   const tty = process.stdout.isTTY && settings.logColor;
   streams.push({

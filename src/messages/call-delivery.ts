@@ -22,7 +22,11 @@ export interface ClientContext {
   readonly dedup?: 'inflight' | 'cache';
 }
 
-const SSE_HEADERS = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' };
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+};
 
 /**
  * Sends a call's answer to one client, in the mode that client asked for: a streaming client of a non-streaming call
@@ -50,8 +54,13 @@ export class CallDelivery {
     try {
       if (head.kind === 'stream' && client.stream) {
         this.observeFirstByte(client, provider);
-        const chunks = this.follow(subscription.chunks(), () => settle(provider, call.failed ? 'stream_error' : String(head.status)));
-        await reply.code(head.status).headers(SSE_HEADERS).send(Readable.from(chunks, { objectMode: false }));
+        const chunks = this.follow(subscription.chunks(), () =>
+          settle(provider, call.failed ? 'stream_error' : String(head.status)),
+        );
+        await reply
+          .code(head.status)
+          .headers(SSE_HEADERS)
+          .send(Readable.from(chunks, { objectMode: false }));
         return;
       }
       const answer = await this.answerFor(head, call, subscription, client);
@@ -83,7 +92,10 @@ export class CallDelivery {
 
   private async send(reply: FastifyReply, answer: { status: number; body: string; message: boolean }, stream: boolean) {
     if (stream && answer.message) {
-      await reply.code(answer.status).headers(SSE_HEADERS).send(messageToSse(JSON.parse(answer.body) as Record<string, unknown>));
+      await reply
+        .code(answer.status)
+        .headers(SSE_HEADERS)
+        .send(messageToSse(JSON.parse(answer.body) as Record<string, unknown>));
       return;
     }
     await reply.code(answer.status).type('application/json').send(answer.body);
@@ -113,7 +125,9 @@ export class CallDelivery {
     // A model no route knows is whatever the caller typed: labelling it would let callers mint new series.
     const model = provider === 'none' && status === '404' ? 'unrouted' : client.model;
     this.metrics.requests.labels(provider, model, status, client.clientName).inc();
-    this.metrics.requestDuration.labels(provider, String(client.stream)).observe((Date.now() - client.receivedAt) / 1000);
+    this.metrics.requestDuration
+      .labels(provider, String(client.stream))
+      .observe((Date.now() - client.receivedAt) / 1000);
   }
 }
 

@@ -58,9 +58,12 @@ export class CountTokensService {
     const call =
       routed &&
       credential &&
-      this.adapters
-        .for(routed.provider)
-        .prepareCountTokens({ request: message, provider: routed.provider, upstreamModel: routed.upstreamModel, credential });
+      this.adapters.for(routed.provider).prepareCountTokens({
+        request: message,
+        provider: routed.provider,
+        upstreamModel: routed.upstreamModel,
+        credential,
+      });
     if (routed && call) {
       const counted = await this.askProvider(routed.provider.name, routed.provider.origin, call, message.signal);
       if (counted !== undefined) return { input_tokens: counted, source: routed.provider.name };

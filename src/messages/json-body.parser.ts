@@ -9,10 +9,18 @@ import { RequestBody } from './request-body';
  * soon as it passes the limit, not after it was read whole.
  */
 export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: () => number): void {
-  const parse = (request: FastifyRequest, payload: NodeJS.ReadableStream, done: (error: Error | null, body?: unknown) => void) => {
+  const parse = (
+    request: FastifyRequest,
+    payload: NodeJS.ReadableStream,
+    done: (error: Error | null, body?: unknown) => void,
+  ) => {
     const limit = maxBodyBytes();
     const tooLarge = () =>
-      new GatewayError(413, 'request_too_large', `Request body is larger than the ${limit} bytes this gateway accepts.`);
+      new GatewayError(
+        413,
+        'request_too_large',
+        `Request body is larger than the ${limit} bytes this gateway accepts.`,
+      );
     const declared = Number(request.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
       done(tooLarge());

@@ -6,7 +6,10 @@ const scanned = (value: unknown) => RequestBody.scan(Buffer.from(JSON.stringify(
 
 function messageOf(body: unknown, endpoint: 'messages' | 'count_tokens' = 'messages'): string {
   try {
-    validateMessageBody(body !== null && typeof body === 'object' && !Array.isArray(body) ? scanned(body) : body, endpoint);
+    validateMessageBody(
+      body !== null && typeof body === 'object' && !Array.isArray(body) ? scanned(body) : body,
+      endpoint,
+    );
     return 'ok';
   } catch (error) {
     return error instanceof GatewayError ? `${error.status} ${error.type}: ${error.message}` : String(error);
@@ -31,7 +34,10 @@ describe('validateMessageBody', () => {
         ...valid,
         max_tokens: 128000,
         context_management: { edits: [] },
-        messages: [{ role: 'system', content: 'x' }, { role: 'user', content: [{ type: 'future_block' }] }],
+        messages: [
+          { role: 'system', content: 'x' },
+          { role: 'user', content: [{ type: 'future_block' }] },
+        ],
         tools: [{ type: 'web_search_20250305', name: 'web_search' }],
       }),
     ).toBe('ok');

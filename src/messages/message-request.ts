@@ -33,9 +33,11 @@ export function validateMessageBody(body: unknown, endpoint: MessageEndpoint): R
   if (!(body instanceof RequestBody)) throw GatewayError.invalidRequest('The request body must be a JSON object.');
   const model = field(body, 'model');
   if (model === undefined) throw GatewayError.invalidRequest('model: Field required');
-  if (typeof model !== 'string' || model.trim() === '') throw GatewayError.invalidRequest('model: must be a non-empty string');
+  if (typeof model !== 'string' || model.trim() === '')
+    throw GatewayError.invalidRequest('model: must be a non-empty string');
   if (!body.has('messages')) throw GatewayError.invalidRequest('messages: Field required');
-  if (body.rawValue('messages')?.[0] !== 0x5b) throw GatewayError.invalidRequest('messages: must be a list of messages');
+  if (body.rawValue('messages')?.[0] !== 0x5b)
+    throw GatewayError.invalidRequest('messages: must be a list of messages');
   if (endpoint === 'messages') {
     const maxTokens = field(body, 'max_tokens');
     if (maxTokens === undefined) throw GatewayError.invalidRequest('max_tokens: Field required');
@@ -43,7 +45,8 @@ export function validateMessageBody(body: unknown, endpoint: MessageEndpoint): R
       throw GatewayError.invalidRequest('max_tokens: must be a positive whole number');
     }
     const stream = field(body, 'stream');
-    if (stream !== undefined && typeof stream !== 'boolean') throw GatewayError.invalidRequest('stream: must be true or false');
+    if (stream !== undefined && typeof stream !== 'boolean')
+      throw GatewayError.invalidRequest('stream: must be true or false');
   }
   return body;
 }
@@ -72,7 +75,10 @@ export function sessionIdOf(headers: IncomingHttpHeaders, body: RequestBody): st
 }
 
 /** A valid body for a model the calling client may use. */
-export function checkedBody(request: { body: unknown; gatewayClient?: ClientConfig }, runtime: GatewayRuntime): RequestBody {
+export function checkedBody(
+  request: { body: unknown; gatewayClient?: ClientConfig },
+  runtime: GatewayRuntime,
+): RequestBody {
   const body = validateMessageBody(request.body, 'messages');
   const client = request.gatewayClient;
   const model = body.value('model') as string;

@@ -34,7 +34,17 @@ describe('RequestBody', () => {
   });
 
   it('should refuse bodies whose structure is not JSON', () => {
-    for (const bad of ['{', '{"a":1', '{"a":[1,2}', '{"a":"unterminated}', '{"a" 1}', '{"a":1,}', '{"a":tru}', '{"a":1} x', '{a:1}']) {
+    for (const bad of [
+      '{',
+      '{"a":1',
+      '{"a":[1,2}',
+      '{"a":"unterminated}',
+      '{"a" 1}',
+      '{"a":1,}',
+      '{"a":tru}',
+      '{"a":1} x',
+      '{a:1}',
+    ]) {
       expect(() => scan(bad)).toThrow(SyntaxError);
     }
     expect(scan('{}').keys()).toEqual([]);

@@ -55,8 +55,14 @@ export async function openStreamGate(
       return { ok: false, failure: networkFailure(error) };
     }
     if (next.done) {
-      const failure = held.length === 0 ? 'the upstream closed the stream without sending anything' : 'the upstream closed the stream before any content';
-      return { ok: false, failure: { outcome: 'empty_stream', message: failure, countsAgainstHealth: true, status: 502 } };
+      const failure =
+        held.length === 0
+          ? 'the upstream closed the stream without sending anything'
+          : 'the upstream closed the stream before any content';
+      return {
+        ok: false,
+        failure: { outcome: 'empty_stream', message: failure, countsAgainstHealth: true, status: 502 },
+      };
     }
     held.push(next.value);
     heldBytes += next.value.length;

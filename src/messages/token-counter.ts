@@ -27,7 +27,8 @@ function collect(body: JsonObject): Countable {
   if (Array.isArray(body.tools)) {
     for (const tool of body.tools as JsonObject[]) {
       countable.tools += 1;
-      for (const key of ['name', 'description'] as const) if (typeof tool[key] === 'string') countable.texts.push(tool[key]);
+      for (const key of ['name', 'description'] as const)
+        if (typeof tool[key] === 'string') countable.texts.push(tool[key]);
       if (tool.input_schema !== undefined) countable.texts.push(JSON.stringify(tool.input_schema));
     }
   }

@@ -34,7 +34,12 @@ export type Delivery =
   | ({ readonly kind: 'stream'; readonly attempt: AnsweringAttempt } & OpenedStream)
   | { readonly kind: 'message'; readonly attempt: AnsweringAttempt; readonly body: string; readonly usage: TokenUsage }
   /** An upstream error that is the client's fault (400, 413, 422), handed back as it is. */
-  | { readonly kind: 'upstream-error'; readonly attempt: AnsweringAttempt; readonly status: number; readonly body: string };
+  | {
+      readonly kind: 'upstream-error';
+      readonly attempt: AnsweringAttempt;
+      readonly status: number;
+      readonly body: string;
+    };
 
 export interface ExecutionTrail {
   attempts: number;
@@ -84,17 +89,27 @@ export class UpstreamExecutor {
       const failure = { ...result.failure, message: runtime.scrubber.scrub(result.failure.message) };
       trail.failures.push({ provider: attempt.provider.name, failure });
       this.providers.recordFailure(attempt.provider.name, failure, runtime.config);
-      this.logger.warn(`[${request.requestId}] ${attempt.provider.name} failed for ${request.model}: ${failure.message}`);
+      this.logger.warn(
+        `[${request.requestId}] ${attempt.provider.name} failed for ${request.model}: ${failure.message}`,
+      );
       previous = attempt.provider.name;
     }
     const reasons = trail.failures.map(({ provider, failure }) => `${provider}: ${failure.message}`);
     if (trail.failures.every(({ failure }) => failure.outcome === 'no_credential')) {
-      throw new GatewayError(401, 'authentication_error', `No credential to send upstream for model '${request.model}': ${reasons.join('; ')}`);
+      throw new GatewayError(
+        401,
+        'authentication_error',
+        `No credential to send upstream for model '${request.model}': ${reasons.join('; ')}`,
+      );
     }
     throw allFailed(request.model, reasons, runtime, this.earliestRecovery(plan.attempts.map((a) => a.provider.name)));
   }
 
-  private async attempt(request: MessageRequest, runtime: GatewayRuntime, planned: PlannedAttempt): Promise<AttemptResult> {
+  private async attempt(
+    request: MessageRequest,
+    runtime: GatewayRuntime,
+    planned: PlannedAttempt,
+  ): Promise<AttemptResult> {
     const { provider } = planned;
     const credential = credentialFor(provider, request.headers, request.clientKey);
     if (!credential) return failed(noCredential(provider));
@@ -137,9 +152,15 @@ export class UpstreamExecutor {
         return { kind: 'upstream-error', attempt, status: translated.status, body: translated.body };
       }
       const failure = httpFailure(response.statusCode, text, response.headers);
-      return failed(pattern ? { ...failure, outcome: 'body_pattern', message: `${failure.message} (matched "${pattern.source}")` } : failure);
+      return failed(
+        pattern
+          ? { ...failure, outcome: 'body_pattern', message: `${failure.message} (matched "${pattern.source}")` }
+          : failure,
+      );
     }
-    return request.stream ? this.openStream(call, response, attempt, patterns) : this.readMessage(call, response, attempt, patterns, request.signal);
+    return request.stream
+      ? this.openStream(call, response, attempt, patterns)
+      : this.readMessage(call, response, attempt, patterns, request.signal);
   }
 
   private async openStream(
@@ -221,9 +242,15 @@ function noCredential(provider: ProviderConfig): AttemptFailure {
   return { outcome: 'no_credential', message, countsAgainstHealth: false, status: 401 };
 }
 
-function allFailed(model: string, reasons: string[], runtime: GatewayRuntime, recoveryAt: number | undefined): GatewayError {
+function allFailed(
+  model: string,
+  reasons: string[],
+  runtime: GatewayRuntime,
+  recoveryAt: number | undefined,
+): GatewayError {
   const headers: Record<string, string> = {};
-  if (recoveryAt !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil((recoveryAt - Date.now()) / 1000)));
+  if (recoveryAt !== undefined)
+    headers['retry-after'] = String(Math.max(1, Math.ceil((recoveryAt - Date.now()) / 1000)));
   const message = `All providers failed for model '${model}': ${reasons.join('; ')}`;
   return new GatewayError(503, 'overloaded_error', runtime.scrubber.scrub(message), headers);
 }

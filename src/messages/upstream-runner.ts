@@ -53,13 +53,16 @@ export class UpstreamRunner {
           const outcome: RelayOutcome = { cancelled: false };
           const patterns = runtime.config.settings.unhealthyResponseBodyPatterns;
           const scrub = (text: string) => runtime.scrubber.scrub(text);
-          for await (const chunk of relayStream(delivery, call.signal, provider, patterns, outcome, scrub)) call.push(chunk);
+          for await (const chunk of relayStream(delivery, call.signal, provider, patterns, outcome, scrub))
+            call.push(chunk);
           if (outcome.failure) {
             const failure = { ...outcome.failure, message: scrub(outcome.failure.message) };
             call.markFailed();
             this.providers.recordFailure(provider, failure, runtime.config);
             log.error = `mid-stream failure: ${failure.message}`;
-            this.logger.warn(`[${message.requestId}] ${provider} failed mid-stream for ${message.model}: ${failure.message}`);
+            this.logger.warn(
+              `[${message.requestId}] ${provider} failed mid-stream for ${message.model}: ${failure.message}`,
+            );
           }
           if (outcome.cancelled) call.markFailed();
           this.account(provider, message.model, clientName, delivery.usage, log);
@@ -83,10 +86,20 @@ export class UpstreamRunner {
 
 function errorHead(error: unknown, requestId: string, logger: Logger) {
   if (error instanceof GatewayError) {
-    return { kind: 'error' as const, status: error.status, headers: { ...error.headers }, body: JSON.stringify(error.body(requestId)) };
+    return {
+      kind: 'error' as const,
+      status: error.status,
+      headers: { ...error.headers },
+      body: JSON.stringify(error.body(requestId)),
+    };
   }
   if (error instanceof ClientGoneError) {
-    return { kind: 'error' as const, status: 499, headers: {}, body: JSON.stringify(errorBody('api_error', error.message, requestId)) };
+    return {
+      kind: 'error' as const,
+      status: 499,
+      headers: {},
+      body: JSON.stringify(errorBody('api_error', error.message, requestId)),
+    };
   }
   logger.error(`[${requestId}] Unhandled error: ${(error as Error)?.stack ?? String(error)}`);
   const body = errorBody('api_error', `Internal server error (request ${requestId})`, requestId);
@@ -101,6 +114,7 @@ function responseHeaders(attempt: AnsweringAttempt): Record<string, string> {
 
 function copyPassedThrough(from: IncomingHttpHeaders, to: Record<string, string>): void {
   for (const [name, value] of Object.entries(from)) {
-    if (value !== undefined && PASSED_THROUGH_HEADERS.test(name)) to[name] = Array.isArray(value) ? value.join(', ') : value;
+    if (value !== undefined && PASSED_THROUGH_HEADERS.test(name))
+      to[name] = Array.isArray(value) ? value.join(', ') : value;
   }
 }

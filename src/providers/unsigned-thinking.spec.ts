@@ -34,11 +34,17 @@ describe('unsigned thinking before an Anthropic upstream', () => {
   it('should turn thinking off when the last tool turn would no longer start with thinking', () => {
     const body = {
       thinking: { type: 'enabled', budget_tokens: 2048 },
-      messages: [{ role: 'assistant', content: [unsigned, toolUse] }, { role: 'user', content: 'r' }],
+      messages: [
+        { role: 'assistant', content: [unsigned, toolUse] },
+        { role: 'user', content: 'r' },
+      ],
     };
     const fixed = withoutUnsignedThinking(body);
     expect(fixed?.thinking).toEqual({ type: 'disabled' });
-    expect(fixed?.messages).toEqual([{ role: 'assistant', content: [toolUse] }, { role: 'user', content: 'r' }]);
+    expect(fixed?.messages).toEqual([
+      { role: 'assistant', content: [toolUse] },
+      { role: 'user', content: 'r' },
+    ]);
   });
 
   it('should keep thinking on when the last tool turn still starts with signed thinking', () => {

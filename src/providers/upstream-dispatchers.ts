@@ -48,7 +48,10 @@ function createDispatcher(proxy: string | undefined, connectTimeoutMs: number): 
   const options = { connect: { timeout: connectTimeoutMs }, keepAliveTimeout: KEEP_ALIVE_MS };
   if (!proxy) return new Agent(options);
   if (/^socks5?:/i.test(proxy)) {
-    return new Socks5ProxyAgent(proxy.replace(/^socks:/i, 'socks5:'), { keepAliveTimeout: KEEP_ALIVE_MS, connectTimeout: connectTimeoutMs });
+    return new Socks5ProxyAgent(proxy.replace(/^socks:/i, 'socks5:'), {
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      connectTimeout: connectTimeoutMs,
+    });
   }
   return new ProxyAgent({ uri: proxy, ...options });
 }

@@ -56,7 +56,12 @@ describe('failure descriptions', () => {
   });
 
   it('should name network errors by their code, looking through causes', () => {
-    const error = Object.assign(new Error('fetch failed'), { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) });
-    expect(networkFailure(error)).toMatchObject({ outcome: 'connect_error', message: 'connection refused (ECONNREFUSED)' });
+    const error = Object.assign(new Error('fetch failed'), {
+      cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }),
+    });
+    expect(networkFailure(error)).toMatchObject({
+      outcome: 'connect_error',
+      message: 'connection refused (ECONNREFUSED)',
+    });
   });
 });

@@ -50,7 +50,12 @@ export function describeErrorBody(text: string): { type?: string; message?: stri
   return trimmed ? { message: trimmed } : {};
 }
 
-export function httpFailure(status: number, bodyText: string, headers: IncomingHttpHeaders, now = Date.now()): AttemptFailure {
+export function httpFailure(
+  status: number,
+  bodyText: string,
+  headers: IncomingHttpHeaders,
+  now = Date.now(),
+): AttemptFailure {
   const { type, message } = describeErrorBody(bodyText);
   const detail = [type, message].filter(Boolean).join(': ');
   return {
@@ -83,10 +88,20 @@ export function networkFailure(error: unknown): AttemptFailure {
   const code = errorCode(error);
   const known = code ? NETWORK_OUTCOMES[code] : undefined;
   if (known) {
-    return { outcome: known.outcome, message: `${known.text} (${code})`, countsAgainstHealth: true, status: known.status };
+    return {
+      outcome: known.outcome,
+      message: `${known.text} (${code})`,
+      countsAgainstHealth: true,
+      status: known.status,
+    };
   }
   const message = error instanceof Error ? error.message : String(error);
-  return { outcome: 'network_error', message: code ? `${message} (${code})` : message, countsAgainstHealth: true, status: 502 };
+  return {
+    outcome: 'network_error',
+    message: code ? `${message} (${code})` : message,
+    countsAgainstHealth: true,
+    status: 502,
+  };
 }
 
 function errorCode(error: unknown): string | undefined {

@@ -112,7 +112,12 @@ describe('CandidateSelector', () => {
     // weights: a=1, b=1, c=2 (from the provider), total 4
     const draws = [0.2, 0.3, 0.6, 0.99];
     const { names } = setup('weighted', threeWay, () => draws.shift() ?? 0);
-    expect([names('sonnet')[0], names('sonnet')[0], names('sonnet')[0], names('sonnet')[0]]).toEqual(['a', 'b', 'c', 'c']);
+    expect([names('sonnet')[0], names('sonnet')[0], names('sonnet')[0], names('sonnet')[0]]).toEqual([
+      'a',
+      'b',
+      'c',
+      'c',
+    ]);
   });
 
   it('should keep a priority route on the provider that last answered, per route', () => {

@@ -18,7 +18,10 @@ describe('ProviderHealth', () => {
     const health = new ProviderHealth(clock);
     expect(health.recordFailure('a', 'HTTP 500', settings).enteredCooldown).toBe(false);
     expect(health.isUsable('a')).toBe(true);
-    expect(health.recordFailure('a', 'HTTP 502', settings)).toEqual({ enteredCooldown: true, cooldownUntil: now + 60_000 });
+    expect(health.recordFailure('a', 'HTTP 502', settings)).toEqual({
+      enteredCooldown: true,
+      cooldownUntil: now + 60_000,
+    });
     expect(health.isUsable('a')).toBe(false);
     expect(health.snapshot('a')).toMatchObject({ healthy: false, failureCount: 2, lastError: 'HTTP 502' });
   });

@@ -1,7 +1,13 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
-import { anthropicProvider, postJson, type RunningGateway, startGateway, userMessage } from '../support/gateway-harness';
+import {
+  anthropicProvider,
+  postJson,
+  type RunningGateway,
+  startGateway,
+  userMessage,
+} from '../support/gateway-harness';
 
 interface TunnelRequest {
   readonly target: string;

@@ -1,5 +1,12 @@
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
-import { anthropicProvider, postJson, type RunningGateway, sseEvents, startGateway, userMessage } from '../support/gateway-harness';
+import {
+  anthropicProvider,
+  postJson,
+  type RunningGateway,
+  sseEvents,
+  startGateway,
+  userMessage,
+} from '../support/gateway-harness';
 
 describe('gateway smoke', () => {
   let first: FakeUpstream;

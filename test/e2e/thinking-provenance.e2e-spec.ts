@@ -45,7 +45,13 @@ describe('a conversation that moves from an OpenAI-compatible provider to Anthro
       thinking: { type: 'adaptive' },
       messages: [
         { role: 'user', content: 'q' },
-        { role: 'assistant', content: [{ type: 'thinking', thinking: 't', signature: 'sig' }, { type: 'text', text: 'a' }] },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'thinking', thinking: 't', signature: 'sig' },
+            { type: 'text', text: 'a' },
+          ],
+        },
         { role: 'user', content: 'q2' },
       ],
     });

@@ -24,7 +24,14 @@ export interface RunningGateway {
 
 /** A provider entry pointing at a fake upstream. */
 export function anthropicProvider(name: string, url: string, extra: Record<string, unknown> = {}) {
-  return { name, type: 'anthropic', base_url: url, auth_type: 'api_key', auth_value: `sk-provider-${name}-secret`, ...extra };
+  return {
+    name,
+    type: 'anthropic',
+    base_url: url,
+    auth_type: 'api_key',
+    auth_value: `sk-provider-${name}-secret`,
+    ...extra,
+  };
 }
 
 /** Starts the real application (same wiring as main.ts) on 127.0.0.1, port 0, from a real YAML file. */
@@ -94,7 +101,8 @@ export async function getJson(url: string, headers: Record<string, string> = {})
 }
 
 /** The SSE events of a stream body, parsed: [{event, data}]. */
-export function sseEvents(text: string): { event: string; data: any }[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function sseEvents(text: string): { event: string; data: any }[] {
   return text
     .split('\n\n')
     .filter((block) => block.trim())
@@ -106,7 +114,11 @@ export function sseEvents(text: string): { event: string; data: any }[] { // esl
 }
 
 /** Reads a metric's value from the gateway's registry, 0 when the series does not exist yet. */
-export async function metricValue(gateway: RunningGateway, name: string, labels: Record<string, string>): Promise<number> {
+export async function metricValue(
+  gateway: RunningGateway,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
   const metric = await gateway.metrics.registry.getSingleMetric(name)?.get();
   const series = metric?.values.find((v) =>
     Object.entries(labels).every(([key, value]) => String((v.labels as Record<string, unknown>)[key]) === value),
