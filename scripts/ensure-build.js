@@ -22,5 +22,8 @@ const built = fs.existsSync(entry) ? fs.statSync(entry).mtimeMs : 0;
 const sources = Math.max(newestMtime(path.join(root, 'src')), fs.statSync(path.join(root, 'package.json')).mtimeMs);
 if (built < sources) {
   process.stderr.write('Building dist/ (sources changed since the last build)...\n');
-  execFileSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }
