@@ -4,6 +4,7 @@ import { request } from 'undici';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
 import {
   anthropicProvider,
+  expectAnthropicError,
   getJson,
   type JsonResponse,
   postJson,
@@ -35,13 +36,6 @@ interface ProviderRow {
 const providerRows = (response: JsonResponse) => response.body.providers as ProviderRow[];
 
 const messageBody = (model = 'claude-sonnet-4-5') => ({ model, max_tokens: 32, messages: userMessage() });
-
-function expectAnthropicError(response: JsonResponse, status: number, type: string): void {
-  expect(response.status).toBe(status);
-  expect(response.body).toMatchObject({ type: 'error', error: { type, message: expect.any(String) } });
-  expect(response.body.error.message).not.toBe('');
-  expect(response.headers['x-request-id']).toEqual(expect.any(String));
-}
 
 /** Every header value the upstream saw, flattened, for "this secret is nowhere" checks. */
 function headerValues(headers: IncomingHttpHeaders): string[] {

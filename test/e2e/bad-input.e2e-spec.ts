@@ -3,8 +3,8 @@ import { request } from 'undici';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
 import {
   anthropicProvider,
+  expectAnthropicError,
   getJson,
-  type JsonResponse,
   metricValue,
   postJson,
   type RunningGateway,
@@ -13,13 +13,6 @@ import {
 } from '../support/gateway-harness';
 
 const MAX_BODY_BYTES = 2048;
-
-function expectAnthropicError(response: JsonResponse, status: number, type: string): void {
-  expect(response.status).toBe(status);
-  expect(response.body).toMatchObject({ type: 'error', error: { type, message: expect.any(String) } });
-  expect(response.body.error.message).not.toBe('');
-  expect(response.headers['x-request-id']).toEqual(expect.any(String));
-}
 
 /** A body in Claude Code's style with things a strict validator would reject; the gateway must pass them through. */
 function unusualBody(model: string) {

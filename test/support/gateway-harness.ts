@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import pino from 'pino';
-import { request } from 'undici';
+import { type Dispatcher, request } from 'undici';
 import { stringify } from 'yaml';
 import { createGatewayApp } from '../../src/bootstrap';
 import { loadConfigFile } from '../../src/config/config-loader';
@@ -73,11 +73,20 @@ export async function postJson(
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<JsonResponse> {
-  const response = await request(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  return readResponse(
+    await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    }),
+  );
+}
+
+export async function getJson(url: string, headers: Record<string, string> = {}): Promise<JsonResponse> {
+  return readResponse(await request(url, { headers }));
+}
+
+async function readResponse(response: Dispatcher.ResponseData): Promise<JsonResponse> {
   const text = await response.body.text();
   let parsed: unknown;
   try {
@@ -88,16 +97,12 @@ export async function postJson(
   return { status: response.statusCode, headers: response.headers, body: parsed, text };
 }
 
-export async function getJson(url: string, headers: Record<string, string> = {}): Promise<JsonResponse> {
-  const response = await request(url, { headers });
-  const text = await response.body.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.statusCode, headers: response.headers, body: parsed, text };
+/** An error the gateway produced: its status, Anthropic's shape with a message, and the request id header. */
+export function expectAnthropicError(response: JsonResponse, status: number, type: string): void {
+  expect(response.status).toBe(status);
+  expect(response.body).toMatchObject({ type: 'error', error: { type, message: expect.any(String) } });
+  expect(response.body.error.message).not.toBe('');
+  expect(response.headers['x-request-id']).toEqual(expect.any(String));
 }
 
 /** The SSE events of a stream body, parsed: [{event, data}]. */
