@@ -46,7 +46,6 @@ export class SharedCall {
   private resolveEnded!: () => void;
   private subscribers = 0;
   private orphanTimer: NodeJS.Timeout | undefined;
-  private bytes = 0;
   private failure = false;
 
   constructor(private readonly orphanGraceMs: number) {
@@ -69,21 +68,9 @@ export class SharedCall {
     return this.settledHead;
   }
 
-  get isFinished(): boolean {
-    return this.finished;
-  }
-
-  get subscriberCount(): number {
-    return this.subscribers;
-  }
-
   /** Every chunk so far (the whole stream once finished). */
   get log(): readonly SseChunk[] {
     return this.chunkLog;
-  }
-
-  get size(): number {
-    return this.bytes;
   }
 
   /** True when the answer is an error, or a stream that broke: such a call is never replayed. */
@@ -105,7 +92,6 @@ export class SharedCall {
 
   push(chunk: SseChunk): void {
     this.chunkLog.push(chunk);
-    this.bytes += chunk.length;
     this.wakeReaders();
   }
 

@@ -12,8 +12,6 @@ export interface AttemptFailure {
   readonly status: number;
 }
 
-/** Upstream statuses that are the client's fault: returned as they are, no failover, no health penalty. */
-const CLIENT_FAULT_STATUSES = new Set([400, 413, 422]);
 const FAILOVER_STATUSES = new Set([401, 402, 403, 404, 408, 409, 429, 529]);
 
 export type StatusVerdict = 'success' | 'client_fault' | 'failover';
@@ -21,7 +19,7 @@ export type StatusVerdict = 'success' | 'client_fault' | 'failover';
 export function judgeStatus(status: number, settings: Pick<Settings, 'unhealthyHttpCodes'>): StatusVerdict {
   if (status >= 200 && status < 300) return 'success';
   if (settings.unhealthyHttpCodes.has(status) || FAILOVER_STATUSES.has(status) || status >= 500) return 'failover';
-  if (CLIENT_FAULT_STATUSES.has(status)) return 'client_fault';
+  // 400, 413, 422 and any other 4xx: the client's own fault, returned as it is, no failover, no health penalty.
   return 'client_fault';
 }
 

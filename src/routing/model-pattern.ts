@@ -18,7 +18,3 @@ export function compileModelPattern(pattern: string): (model: string) => boolean
   const regex = new RegExp(`^${source}$`, 'is');
   return (model) => regex.test(model);
 }
-
-export function isGlobPattern(pattern: string): boolean {
-  return /[*?]/.test(pattern);
-}

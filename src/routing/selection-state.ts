@@ -39,8 +39,4 @@ export class SelectionState {
     const cutoff = this.now() - maxAgeMs;
     for (const [key, entry] of this.sticky) if (entry.at < cutoff) this.sticky.delete(key);
   }
-
-  get stickyCount(): number {
-    return this.sticky.size;
-  }
 }
