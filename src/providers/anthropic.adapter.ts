@@ -41,7 +41,8 @@ function forwardedBody(request: MessageRequest, model: string, maxTokensCap: num
   const replacements: Record<string, unknown> = {};
   if (model !== request.model) replacements.model = model;
   if (capTokens) replacements.max_tokens = maxTokensCap;
-  if (mayHoldUnsignedThinking(request.body.raw)) {
+  const messages = request.body.rawValue('messages');
+  if (messages !== undefined && mayHoldUnsignedThinking(messages)) {
     const cleaned = withoutUnsignedThinking(request.body.json);
     if (cleaned) {
       replacements.messages = cleaned.messages;

@@ -3,11 +3,22 @@ import type { JsonObject } from '../messages/request-body';
 type Block = Record<string, unknown>;
 type Message = { role?: unknown; content?: unknown };
 
-const UNSIGNED = [Buffer.from('"signature":""'), Buffer.from('"signature": ""')];
+const SIGNATURE_KEY = Buffer.from('"signature":');
+const SPACE = 0x20;
+const QUOTE = 0x22;
 
-/** A cheap byte test for what an OpenAI provider's reasoning leaves in a conversation: thinking with no signature. */
+/**
+ * A cheap byte test for what an OpenAI provider's reasoning leaves in a conversation: thinking with no signature
+ * (`"signature":""` or `"signature": ""`). One pass; give it the `messages` field, not the whole body: on a Claude Code
+ * request the tools and system prompt are most of the bytes and never hold thinking.
+ */
 export function mayHoldUnsignedThinking(raw: Buffer): boolean {
-  return UNSIGNED.some((needle) => raw.includes(needle));
+  for (let at = raw.indexOf(SIGNATURE_KEY); at !== -1; at = raw.indexOf(SIGNATURE_KEY, at + SIGNATURE_KEY.length)) {
+    let value = at + SIGNATURE_KEY.length;
+    if (raw[value] === SPACE) value += 1;
+    if (raw[value] === QUOTE && raw[value + 1] === QUOTE) return true;
+  }
+  return false;
 }
 
 /**
