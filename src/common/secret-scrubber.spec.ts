@@ -8,7 +8,7 @@ describe('SecretScrubber', () => {
   });
 
   it('should remove anything shaped like an Anthropic or OpenAI key, or a bearer token', () => {
-    expect(scrubber.scrub('key sk-ant-api03-abcdefghijklmnop_XYZ rejected')).toBe('key [redacted] rejected');
+    expect(scrubber.scrub('key sk-ant-api03-abcdefgh_XYZ rejected')).toBe('key [redacted] rejected');
     expect(scrubber.scrub('got sk-or-v1-0123456789abcdef0123')).toBe('got [redacted]');
     expect(scrubber.scrub('Authorization: Bearer abc.def.ghi-123456')).toBe('Authorization: Bearer [redacted]');
   });

@@ -16,7 +16,7 @@ export function startupBanner(config: GatewayConfig, health: ProviderHealth, add
     ...providers,
     `  Routes        : ${config.routes.map((r) => r.pattern).join(', ')}`,
     `  Strategy      : ${config.settings.selectionStrategy}`,
-    `  Clients       : ${config.clients.length > 0 ? `${config.clients.length} keys required` : 'none (no client auth)'}`,
+    `  Clients       : ${clientsLine(config.clients.length)}`,
     `  Log level     : ${config.settings.logLevel}${config.settings.logFilePath ? `, file ${config.settings.logFilePath}` : ''}`,
     `  Config        : ${config.sourcePath}`,
     `  Listening on  : ${address}`,
@@ -28,4 +28,9 @@ export function startupBanner(config: GatewayConfig, health: ProviderHealth, add
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function clientsLine(count: number): string {
+  if (count === 0) return 'none (no client key needed)';
+  return `${count} ${count === 1 ? 'client' : 'clients'}, a client key is required`;
 }
