@@ -57,6 +57,8 @@ async function main(): Promise<void> {
         process.exit(1);
       });
   };
+  // A last resort: a bug that leaves a promise rejected must be seen in the log, not take every stream down with it.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'Unhandled promise rejection'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }

@@ -59,7 +59,9 @@ export class DedupInterceptor implements NestInterceptor {
       this.hit('inflight', requestId);
       return { role: 'follower', call };
     }
-    void call.ended.then(() => this.settle(signature, call));
+    void call.ended
+      .then(() => this.settle(signature, call))
+      .catch((error: unknown) => this.logger.error(`Could not settle a finished call: ${(error as Error)?.message}`));
     return { role: 'leader', call };
   }
 
