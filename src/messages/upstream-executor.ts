@@ -83,7 +83,10 @@ export class UpstreamExecutor {
       trail.attempts += 1;
       const result = await this.attempt(request, runtime, attempt);
       if (result.kind !== 'failed') {
-        this.providers.recordSuccess(attempt.provider.name, attempt.route, request.sessionId, runtime.config);
+        // A stream is a success only once it has ended well; the runner records that (or the failure) at its end.
+        if (result.kind !== 'stream') {
+          this.providers.recordSuccess(attempt.provider.name, attempt.route, request.sessionId, runtime.config);
+        }
         return result;
       }
       const failure = { ...result.failure, message: runtime.scrubber.scrub(result.failure.message) };

@@ -65,6 +65,9 @@ export class UpstreamRunner {
             );
           }
           if (outcome.cancelled) call.markFailed();
+          else if (!outcome.failure) {
+            this.providers.recordSuccess(provider, delivery.attempt.route, message.sessionId, runtime.config);
+          }
           this.account(provider, message.model, clientName, delivery.usage, log);
           return;
         }

@@ -168,6 +168,22 @@ describe('streaming through the gateway', () => {
     );
   });
 
+  it('should cool down a provider that breaks every stream after content, and move traffic away from it', async () => {
+    const running = await startTwoProviders();
+    first.setDefault({ kind: 'cut', afterEvents: 4 });
+
+    for (let i = 0; i < 2; i += 1) {
+      const response = await postJson(`${running.url}/v1/messages`, messageBody(true));
+      expect(sseEvents(response.text).at(-1)?.event).toBe('error');
+    }
+    await eventually(async () => !(await providerRow(running, 'first')).healthy, 'the threshold starts a cooldown');
+
+    const after = await postJson(`${running.url}/v1/messages`, messageBody(true));
+    expect(after.headers['x-provider-used']).toBe('second');
+    expect(sseEvents(after.text).at(-1)?.event).toBe('message_stop');
+    expect(first.requests).toHaveLength(2);
+  });
+
   it('should end a stream the upstream closes cleanly before message_stop with an SSE error event', async () => {
     const running = await startTwoProviders();
     first.enqueue({
