@@ -33,3 +33,15 @@ describe('token counting', () => {
     expect(estimateInputTokens({ messages: [] })).toBe(1);
   });
 });
+
+describe('token counting of pathological text', () => {
+  it('should count long unbroken runs without tokenizing them, so one request cannot stall the process', () => {
+    const body = {
+      messages: [{ role: 'user', content: `${'─'.repeat(20_000)} and ${'a'.repeat(40_000)} then normal words` }],
+    };
+    // Tokenizing these runs directly takes minutes, so the old behaviour fails on jest's own test timeout.
+    const tokens = countTokensLocally(body);
+    expect(tokens).toBeGreaterThan(60_000 / 3);
+    expect(tokens).toBeLessThan(60_000 / 3 + 50);
+  });
+});

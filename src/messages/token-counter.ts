@@ -90,14 +90,33 @@ export function estimateInputTokens(body: JsonObject): number {
 
 let encoder: Tiktoken | undefined;
 
+/**
+ * BPE merging is quadratic in the length of an unbroken run of characters (10k of one character takes seconds, and
+ * blocks every other request meanwhile), so long runs, such as box-drawing lines in tool output, are estimated at a
+ * third of a token per character instead of tokenized; past a total size the whole count is the cheap estimate.
+ */
+const LONG_RUN = /\S{256,}/g;
+const TOKENIZE_LIMIT_CHARS = 2_000_000;
+
+function tokenize(text: string): number {
+  let estimated = 0;
+  const rest = text.replace(LONG_RUN, (run) => {
+    estimated += Math.ceil(run.length / 3);
+    return ' ';
+  });
+  return estimated + encoder!.encode(rest, [], []).length;
+}
+
 /** A tokenizer count (cl100k_base) for count_tokens when no provider can answer; the ranks load on first use. */
 export function countTokensLocally(body: JsonObject): number {
+  const countable = collect(body);
+  const characters = countable.texts.reduce((sum, text) => sum + text.length, 0);
+  if (characters > TOKENIZE_LIMIT_CHARS) return estimateInputTokens(body);
   if (!encoder) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const ranks = require('js-tiktoken/ranks/cl100k_base') as ConstructorParameters<typeof Tiktoken>[0];
     encoder = new Tiktoken(ranks);
   }
-  const countable = collect(body);
-  const tokens = countable.texts.reduce((sum, text) => sum + encoder!.encode(text, [], []).length, 0);
+  const tokens = countable.texts.reduce((sum, text) => sum + tokenize(text), 0);
   return Math.max(1, tokens + overhead(countable));
 }
