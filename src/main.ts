@@ -41,11 +41,16 @@ async function main(): Promise<void> {
     app.get(LifecycleState).draining = true;
     const graceMs = app.get(ProvidersService).runtime.config.settings.shutdownGraceSeconds * 1000;
     logger.info(`${signal} received: finishing in-flight requests (up to ${graceMs / 1000}s)`);
+    const server = app.getHttpServer();
     const force = setTimeout(() => {
       logger.warn('Shutdown grace elapsed: closing the remaining connections');
-      app.getHttpServer().closeAllConnections();
+      server.closeAllConnections();
     }, graceMs);
     force.unref();
+    // Keep-alive connections whose last response ends during the drain would otherwise hold close() open until
+    // their keep-alive timeout; close each as soon as it goes idle.
+    const idle = setInterval(() => server.closeIdleConnections(), 200);
+    idle.unref();
     app
       .close()
       .then(() => {

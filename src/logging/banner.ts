@@ -1,3 +1,4 @@
+import { withoutCredentials } from '../common/url-credentials';
 import type { GatewayConfig } from '../config/gateway-config';
 import type { ProviderHealth } from '../routing/provider-health';
 import { VERSION } from '../version';
@@ -7,7 +8,7 @@ export function startupBanner(config: GatewayConfig, health: ProviderHealth, add
   const providers = config.providers.map((p) => {
     const mark = !p.enabled ? '-' : health.isUsable(p.name) ? '✓' : '✗';
     const state = p.enabled ? '' : ' (disabled)';
-    return `    [${mark}] ${p.name} (${p.type}, ${p.authType}): ${p.baseUrl}${state}`;
+    return `    [${mark}] ${p.name} (${p.type}, ${p.authType}): ${withoutCredentials(p.baseUrl)}${state}`;
   });
   const usable = config.providers.filter((p) => p.enabled && health.isUsable(p.name)).length;
   const lines = [

@@ -2,6 +2,7 @@ import { BadRequestException, Controller, Get, HttpCode, Post, Query, UseGuards 
 import { AdminGuard } from '../auth/admin.guard';
 import { GatewayError } from '../common/gateway-error';
 import { ConfigError } from '../config/config-loader';
+import { withoutCredentials } from '../common/url-credentials';
 import { ProvidersService, type ReloadSummary } from './providers.service';
 
 /** Management: what the gateway is routing to, a dry run of routing, and a reload of the config file. */
@@ -76,13 +77,4 @@ export class ProvidersController {
       candidates: plan.verdicts,
     };
   }
-}
-
-/** A base URL as shown to operators: user and password (if any were put in it) removed. */
-function withoutCredentials(url: string): string {
-  const parsed = new URL(url);
-  if (!parsed.username && !parsed.password) return url;
-  parsed.username = '';
-  parsed.password = '';
-  return parsed.toString().replace(/\/$/, '');
 }

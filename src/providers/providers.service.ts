@@ -1,4 +1,4 @@
-import { Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ActiveConfig } from '../config/active-config';
 import type { GatewayConfig, ProviderConfig } from '../config/gateway-config';
 import type { GatewayRuntime } from '../config/gateway-runtime';
@@ -21,7 +21,7 @@ export interface ReloadSummary {
 
 /** Owns the current config snapshot and the state that outlives reloads: provider health, stickiness, pools. */
 @Injectable()
-export class ProvidersService implements OnModuleDestroy {
+export class ProvidersService implements OnApplicationShutdown {
   private readonly logger = new Logger('Providers');
   readonly health = new ProviderHealth();
   readonly selection = new SelectionState();
@@ -103,7 +103,8 @@ export class ProvidersService implements OnModuleDestroy {
     return this.runtime.config.providers.filter((p) => p.enabled && this.health.isUsable(p.name));
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /** After the HTTP server has stopped and drained, so no request is routed to a closed pool during shutdown. */
+  async onApplicationShutdown(): Promise<void> {
     await this.dispatchers.closeAll();
   }
 
