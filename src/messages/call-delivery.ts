@@ -50,17 +50,24 @@ export class CallDelivery {
     };
     const head = await subscription.head;
     const provider = head.headers['x-provider-used'] ?? 'none';
+    if (reply.raw.destroyed) {
+      // The client left while the call was starting (the call may live on for others or its grace period).
+      settle(provider, 'client_closed');
+      return;
+    }
     this.prepareReply(reply, head.headers, client);
     try {
       if (head.kind === 'stream' && client.stream) {
         this.observeFirstByte(client, provider);
-        const chunks = this.follow(subscription.chunks(), () =>
-          settle(provider, call.failed ? 'stream_error' : String(head.status)),
+        const body = Readable.from(subscription.chunks(), { objectMode: false });
+        // 'close' fires however the stream ends, even when it is destroyed before its first read.
+        body.once('close', () =>
+          settle(
+            provider,
+            !reply.raw.writableFinished ? 'client_closed' : call.failed ? 'stream_error' : String(head.status),
+          ),
         );
-        await reply
-          .code(head.status)
-          .headers(SSE_HEADERS)
-          .send(Readable.from(chunks, { objectMode: false }));
+        await reply.code(head.status).headers(SSE_HEADERS).send(body);
         return;
       }
       const answer = await this.answerFor(head, call, subscription, client);
@@ -106,14 +113,6 @@ export class CallDelivery {
     if (client.dedup) void reply.header('x-dedup', client.dedup);
     client.log.provider = headers['x-provider-used'];
     if (client.dedup) client.log.dedup = client.dedup;
-  }
-
-  private async *follow(chunks: AsyncGenerator<SseChunk>, onEnd: () => void): AsyncGenerator<SseChunk> {
-    try {
-      yield* chunks;
-    } finally {
-      onEnd();
-    }
   }
 
   private observeFirstByte(client: ClientContext, provider: string): void {

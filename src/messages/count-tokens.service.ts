@@ -68,7 +68,13 @@ export class CountTokensService {
       const counted = await this.askProvider(routed.provider.name, routed.provider.origin, call, message.signal);
       if (counted !== undefined) return { input_tokens: counted, source: routed.provider.name };
     }
-    return { input_tokens: countTokensLocally(body.json), source: 'local' };
+    let json;
+    try {
+      json = body.json;
+    } catch (error) {
+      throw GatewayError.invalidRequest(`The request body is not valid JSON: ${(error as Error).message}`);
+    }
+    return { input_tokens: countTokensLocally(json), source: 'local' };
   }
 
   private async askProvider(

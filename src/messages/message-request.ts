@@ -64,7 +64,12 @@ function field(body: RequestBody, key: string): unknown {
 export function sessionIdOf(headers: IncomingHttpHeaders, body: RequestBody): string | undefined {
   const header = headers['x-claude-code-session-id'];
   if (typeof header === 'string' && header) return header;
-  const userId = (body.value('metadata') as { user_id?: unknown } | null | undefined)?.user_id;
+  let userId: unknown;
+  try {
+    userId = (body.value('metadata') as { user_id?: unknown } | null | undefined)?.user_id;
+  } catch {
+    return undefined;
+  }
   if (typeof userId !== 'string' || !userId.startsWith('{')) return undefined;
   try {
     const sessionId = (JSON.parse(userId) as { session_id?: unknown }).session_id;

@@ -39,7 +39,13 @@ export class MessagesService {
       case 'follower':
         return this.delivery.serve(ticket.call, client, reply);
       case 'leader':
-        void this.runner.run(ticket.call, () => messageRequest(request, body, ticket.call.signal), runtime, log);
+        void this.runner.run(
+          ticket.call,
+          requestIdOf(request.raw),
+          () => messageRequest(request, body, ticket.call.signal),
+          runtime,
+          log,
+        );
         return this.delivery.serve(ticket.call, client, reply);
     }
   }

@@ -116,12 +116,11 @@ export class UpstreamExecutor {
     const { provider } = planned;
     const credential = credentialFor(provider, request.headers, request.clientKey);
     if (!credential) return failed(noCredential(provider));
-    const call = this.adapters.for(provider).prepareMessages({
-      request,
-      provider,
-      upstreamModel: planned.upstreamModel,
-      credential,
-    });
+    const call = prepareOrRefuse(() =>
+      this.adapters
+        .for(provider)
+        .prepareMessages({ request, provider, upstreamModel: planned.upstreamModel, credential }),
+    );
     const settings = runtime.config.settings;
     let response: Dispatcher.ResponseData;
     try {
@@ -230,6 +229,21 @@ export class UpstreamExecutor {
       .map((name) => this.providers.health.snapshot(name).cooldownUntil)
       .filter((until): until is number => until !== null);
     return untils.length > 0 ? Math.min(...untils) : undefined;
+  }
+}
+
+/**
+ * The body is only checked at its top level on the way in; a conversion that needs the rest (OpenAI providers) finds
+ * malformed or wrongly shaped content here, which is the client's fault, not the provider's.
+ */
+function prepareOrRefuse(prepare: () => PreparedCall): PreparedCall {
+  try {
+    return prepare();
+  } catch (error) {
+    if (error instanceof SyntaxError || error instanceof TypeError) {
+      throw GatewayError.invalidRequest(`The request body could not be read: ${error.message}`);
+    }
+    throw error;
   }
 }
 

@@ -29,12 +29,16 @@ export class UpstreamRunner {
   ) {}
 
   /** Never throws and always ends the call, so no client attached to it can wait forever. */
-  async run(call: SharedCall, build: () => MessageRequest, runtime: GatewayRuntime, log: RequestLog): Promise<void> {
+  async run(
+    call: SharedCall,
+    requestId: string,
+    build: () => MessageRequest,
+    runtime: GatewayRuntime,
+    log: RequestLog,
+  ): Promise<void> {
     const trail: ExecutionTrail = { attempts: 0, failures: [] };
-    let requestId = 'unknown';
     try {
       const message = build();
-      requestId = message.requestId;
       const clientName = message.client?.name ?? 'anonymous';
       const delivery = await this.executor.execute(message, runtime, trail);
       const provider = delivery.attempt.provider.name;

@@ -18,6 +18,8 @@ export type StatusVerdict = 'success' | 'client_fault' | 'failover';
 
 export function judgeStatus(status: number, settings: Pick<Settings, 'unhealthyHttpCodes'>): StatusVerdict {
   if (status >= 200 && status < 300) return 'success';
+  // A redirect or an informational answer is never a message: the provider is misconfigured or behind a login page.
+  if (status < 400) return 'failover';
   if (settings.unhealthyHttpCodes.has(status) || FAILOVER_STATUSES.has(status) || status >= 500) return 'failover';
   // 400, 413, 422 and any other 4xx: the client's own fault, returned as it is, no failover, no health penalty.
   return 'client_fault';
