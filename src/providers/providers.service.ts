@@ -69,6 +69,7 @@ export class ProvidersService implements OnApplicationShutdown {
   }
 
   recordSuccess(provider: string, route: string, sessionId: string | undefined, config: GatewayConfig): void {
+    if (!this.isCurrent(provider)) return;
     const wasUnhealthy = !this.health.isUsable(provider);
     this.health.recordSuccess(provider, config.settings);
     this.selector.recordSuccess(route, sessionId, provider, config.settings);
@@ -78,6 +79,7 @@ export class ProvidersService implements OnApplicationShutdown {
 
   recordFailure(provider: string, failure: AttemptFailure, config: GatewayConfig): void {
     this.metrics.upstreamAttempts.labels(provider, failure.outcome).inc();
+    if (!this.isCurrent(provider)) return;
     if (!failure.countsAgainstHealth) return;
     const outcome = this.health.recordFailure(provider, failure.message, config.settings, failure.retryAfterMs);
     if (outcome.enteredCooldown) {
@@ -97,6 +99,11 @@ export class ProvidersService implements OnApplicationShutdown {
     }
     this.selection.sweep(Math.max(this.runtime.config.settings.stickyProviderSeconds, 1) * 1000);
     return recovered;
+  }
+
+  /** Health is kept only for providers in the config in force; a request still on an older config may name others. */
+  private isCurrent(provider: string): boolean {
+    return this.runtime.config.providers.some((p) => p.name === provider);
   }
 
   usableProviders(): ProviderConfig[] {

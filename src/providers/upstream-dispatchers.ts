@@ -15,6 +15,8 @@ const KEEP_ALIVE_MS = 30_000;
  */
 export class UpstreamDispatchers {
   private entries = new Map<string, Entry>();
+  /** Pools a reload replaced, still reachable by requests that started on the old config until they are closed. */
+  private readonly retiring = new Map<string, Entry>();
 
   apply(providers: readonly ProviderConfig[], timeouts: TimeoutSettings): void {
     const next = new Map<string, Entry>();
@@ -26,20 +28,31 @@ export class UpstreamDispatchers {
         existing?.key === key ? existing : { key, dispatcher: createDispatcher(provider.proxy, timeouts.connectMs) },
       );
     }
-    const retired = [...this.entries.values()].filter((entry) => ![...next.values()].includes(entry));
+    const kept = new Set(next.values());
+    const retired = [...this.entries].filter(([, entry]) => !kept.has(entry));
     this.entries = next;
-    for (const entry of retired) void entry.dispatcher.close().catch(() => undefined);
+    // A request that started on the old config may still fail over to a retired provider: close its pool only once
+    // no such request can still be waiting for headers or for the rest of a body.
+    const lifetimeMs = timeouts.firstByteMs + timeouts.idleMs;
+    for (const [name, entry] of retired) {
+      this.retiring.set(name, entry);
+      setTimeout(() => {
+        if (this.retiring.get(name) === entry) this.retiring.delete(name);
+        void entry.dispatcher.close().catch(() => undefined);
+      }, lifetimeMs).unref();
+    }
   }
 
   get(providerName: string): Dispatcher {
-    const entry = this.entries.get(providerName);
+    const entry = this.entries.get(providerName) ?? this.retiring.get(providerName);
     if (!entry) throw new Error(`No dispatcher for provider ${providerName}`);
     return entry.dispatcher;
   }
 
   async closeAll(): Promise<void> {
-    const all = [...this.entries.values()];
+    const all = [...this.entries.values(), ...this.retiring.values()];
     this.entries = new Map();
+    this.retiring.clear();
     await Promise.all(all.map((entry) => entry.dispatcher.close().catch(() => undefined)));
   }
 }

@@ -127,6 +127,41 @@ describe('POST /providers/reload', () => {
     expect((await postJson(`${gateway.url}/v1/messages`, body())).headers['x-provider-used']).toBe('beta');
   });
 
+  it('should let a request that started before a reload fail over to a provider the reload removed', async () => {
+    gateway.writeConfig({
+      providers: [anthropicProvider('alpha', alpha.url), anthropicProvider('beta', beta.url)],
+      model_routes: {
+        '*': [
+          { provider: 'alpha', model: 'passthrough', priority: 1 },
+          { provider: 'beta', model: 'passthrough', priority: 2 },
+        ],
+      },
+      settings: { sticky_provider_duration: 0 },
+    });
+    expect((await reload()).status).toBe(200);
+    let failAlpha!: () => void;
+    const alphaMayFail = new Promise<void>((resolve) => (failAlpha = resolve));
+    alpha.enqueue({
+      kind: 'custom',
+      handle: (_req, res) => {
+        void alphaMayFail.then(() => res.writeHead(500, { 'content-type': 'application/json' }).end('{}'));
+      },
+    });
+    const pending = postJson(`${gateway.url}/v1/messages`, body());
+    await alpha.waitForRequests(1);
+
+    gateway.writeConfig(onlyAlpha());
+    const reloaded = await reload();
+    expect(reloaded.body.removed).toEqual(['beta']);
+    failAlpha();
+
+    const response = await pending;
+    expect(response.status).toBe(200);
+    expect(response.headers['x-provider-used']).toBe('beta');
+    const rows = (await providersList()).providers;
+    expect(rows.map((row) => row.name)).toEqual(['alpha']);
+  });
+
   it('should accept a bodyless reload with or without a content type', async () => {
     for (const headers of [
       {},
