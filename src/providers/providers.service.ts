@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ActiveConfig } from '../config/active-config';
 import type { GatewayConfig, ProviderConfig } from '../config/gateway-config';
 import type { GatewayRuntime } from '../config/gateway-runtime';
+import { inertSettings } from '../config/inert-settings';
 import { MetricsService } from '../metrics/metrics.service';
 import { CandidateSelector, type SelectionPlan } from '../routing/candidate-selector';
 import { ProviderHealth } from '../routing/provider-health';
@@ -17,6 +18,8 @@ export interface ReloadSummary {
   readonly removed: string[];
   readonly changed: string[];
   readonly routes: string[];
+  /** Settings in the new file that this version does not act on. */
+  readonly warnings: string[];
 }
 
 /** Owns the current config snapshot and the state that outlives reloads: provider health, stickiness, pools. */
@@ -55,7 +58,9 @@ export class ProvidersService implements OnApplicationShutdown {
       removed: [...before.keys()].filter((name) => !after.has(name)),
       changed: [...after.keys()].filter((name) => before.has(name) && !sameProvider(before.get(name), after.get(name))),
       routes: next.routes.map((r) => r.pattern),
+      warnings: inertSettings(next),
     };
+    for (const warning of summary.warnings) this.logger.warn(warning);
     for (const name of summary.removed) this.metrics.forgetProvider(name);
     this.logger.log(
       `Config reloaded from ${next.sourcePath}: ${summary.providers_count} providers` +

@@ -1,0 +1,35 @@
+import { buildConfig } from './config-loader';
+import { inertSettings } from './inert-settings';
+
+describe('inertSettings', () => {
+  const provider = { name: 'p', type: 'anthropic', base_url: 'https://p.example', auth_value: 'secret-123' };
+
+  it('should say nothing for a config this version fully acts on', () => {
+    expect(inertSettings(buildConfig({ providers: [provider], clients: [{ name: 'a', key: 'k' }] }, 'f', {}))).toEqual(
+      [],
+    );
+  });
+
+  it('should name client limits, OAuth providers and the Redis backend', () => {
+    const config = buildConfig(
+      {
+        providers: [
+          provider,
+          { name: 'max', type: 'anthropic', base_url: 'https://api.anthropic.com', auth_type: 'oauth' },
+        ],
+        clients: [
+          { name: 'alice', key: 'k1', rpm: 60 },
+          { name: 'bob', key: 'k2' },
+        ],
+        settings: { state: { backend: 'redis' } },
+      },
+      'f',
+      {},
+    );
+    const warnings = inertSettings(config);
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/^clients alice: rpm/);
+    expect(warnings[1]).toMatch(/^providers max: auth_type oauth/);
+    expect(warnings[2]).toMatch(/redis/);
+  });
+});

@@ -1,0 +1,25 @@
+import type { GatewayConfig } from './gateway-config';
+
+/**
+ * Settings this version accepts (so a contract-shaped file loads) but does not act on yet. They are named at startup
+ * and on reload, so an operator never believes a spending cap or a shared backend is in force when it is not.
+ */
+export function inertSettings(config: GatewayConfig): string[] {
+  const warnings: string[] = [];
+  const limited = config.clients.filter((c) => c.rpm > 0 || c.maxConcurrency > 0 || c.dailyTokenBudget > 0);
+  if (limited.length > 0) {
+    warnings.push(
+      `clients ${limited.map((c) => c.name).join(', ')}: rpm, max_concurrency and daily_token_budget are not enforced by this version`,
+    );
+  }
+  const oauth = config.providers.filter((p) => p.authType === 'oauth' && p.enabled);
+  if (oauth.length > 0) {
+    warnings.push(
+      `providers ${oauth.map((p) => p.name).join(', ')}: auth_type oauth is not supported by this version; they are skipped`,
+    );
+  }
+  if (config.settings.state.backend === 'redis') {
+    warnings.push('settings.state.backend redis is not supported by this version; state is kept in this process');
+  }
+  return warnings;
+}
