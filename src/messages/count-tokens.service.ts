@@ -1,11 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../common/gateway-error';
-import { requestIdOf, requestLogOf } from '../logging/request-log';
+import { requestLogOf } from '../logging/request-log';
 import { AdapterRegistry } from '../providers/adapter-registry';
 import { ProvidersService } from '../providers/providers.service';
 import { credentialFor } from '../providers/upstream-headers';
-import { type MessageRequest, sessionIdOf, validateMessageBody } from './message-request';
+import { checkedBody, toMessageRequest } from './message-request';
 import { countTokensLocally } from './token-counter';
 
 export interface TokenCount {
@@ -30,29 +30,12 @@ export class CountTokensService {
   ) {}
 
   async count(request: FastifyRequest): Promise<TokenCount> {
-    const runtime = this.providers.runtime;
-    const body = validateMessageBody(request.body, 'count_tokens');
-    const model = body.value('model') as string;
-    const client = request.gatewayClient;
-    if (client && !runtime.clientMayUse(client, model)) {
-      throw new GatewayError(403, 'permission_error', `Client '${client.name}' may not use model '${model}'.`);
-    }
+    const body = checkedBody(request, this.providers.runtime, 'count_tokens');
+    const message = toMessageRequest(request, body, AbortSignal.timeout(COUNT_TIMEOUT_MS));
+    const model = message.model;
     requestLogOf(request.raw).model = model;
-    const plan = this.providers.plan(model, sessionIdOf(request.headers, body), true);
+    const plan = this.providers.plan(model, message.sessionId, true);
     if (plan.route === null) throw new GatewayError(404, 'not_found_error', `model: no route for '${model}'.`);
-    const queryAt = request.url.indexOf('?');
-    const message: MessageRequest = {
-      requestId: requestIdOf(request.raw),
-      body,
-      model,
-      stream: false,
-      headers: request.headers,
-      query: queryAt === -1 ? '' : request.url.slice(queryAt),
-      client,
-      clientKey: request.gatewayClientKey,
-      signal: AbortSignal.timeout(COUNT_TIMEOUT_MS),
-      receivedAt: Date.now(),
-    };
     const routed = plan.attempts[0];
     const credential = routed && credentialFor(routed.provider, request.headers, request.gatewayClientKey);
     const call =

@@ -1,7 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../common/gateway-error';
 import type { ClientConfig } from '../config/gateway-config';
 import type { GatewayRuntime } from '../config/gateway-runtime';
+import { requestIdOf } from '../logging/request-log';
 import { RequestBody } from './request-body';
 
 export type { JsonObject } from './request-body';
@@ -83,12 +85,31 @@ export function sessionIdOf(headers: IncomingHttpHeaders, body: RequestBody): st
 export function checkedBody(
   request: { body: unknown; gatewayClient?: ClientConfig },
   runtime: GatewayRuntime,
+  endpoint: MessageEndpoint = 'messages',
 ): RequestBody {
-  const body = validateMessageBody(request.body, 'messages');
+  const body = validateMessageBody(request.body, endpoint);
   const client = request.gatewayClient;
   const model = body.value('model') as string;
   if (client && !runtime.clientMayUse(client, model)) {
     throw new GatewayError(403, 'permission_error', `Client '${client.name}' may not use model '${model}'.`);
   }
   return body;
+}
+
+/** The request as the upstream attempts see it, cancelled through `signal` rather than by any one client. */
+export function toMessageRequest(request: FastifyRequest, body: RequestBody, signal: AbortSignal): MessageRequest {
+  const queryAt = request.url.indexOf('?');
+  return {
+    requestId: requestIdOf(request.raw),
+    body,
+    model: body.value('model') as string,
+    stream: body.value('stream') === true,
+    headers: request.headers,
+    query: queryAt === -1 ? '' : request.url.slice(queryAt),
+    client: request.gatewayClient,
+    clientKey: request.gatewayClientKey,
+    sessionId: sessionIdOf(request.headers, body),
+    signal,
+    receivedAt: Date.now(),
+  };
 }

@@ -5,8 +5,7 @@ import type { DedupTicket } from '../dedup/dedup-ticket';
 import { requestIdOf, requestLogOf } from '../logging/request-log';
 import { ProvidersService } from '../providers/providers.service';
 import { CallDelivery, type ClientContext } from './call-delivery';
-import { checkedBody, type MessageRequest, sessionIdOf } from './message-request';
-import type { RequestBody } from './request-body';
+import { checkedBody, toMessageRequest } from './message-request';
 import { UpstreamRunner } from './upstream-runner';
 
 /** Serves POST /v1/messages: validate, then either run the upstream call or attach to one, and deliver the answer. */
@@ -42,31 +41,13 @@ export class MessagesService {
         void this.runner.run(
           ticket.call,
           requestIdOf(request.raw),
-          () => messageRequest(request, body, ticket.call.signal),
+          () => toMessageRequest(request, body, ticket.call.signal),
           runtime,
           log,
         );
         return this.delivery.serve(ticket.call, client, reply);
     }
   }
-}
-
-/** The request as the upstream attempts see it; it is cancelled through the call's signal, not a client's. */
-function messageRequest(request: FastifyRequest, body: RequestBody, signal: AbortSignal): MessageRequest {
-  const queryAt = request.url.indexOf('?');
-  return {
-    requestId: requestIdOf(request.raw),
-    body,
-    model: body.value('model') as string,
-    stream: body.value('stream') === true,
-    headers: request.headers,
-    query: queryAt === -1 ? '' : request.url.slice(queryAt),
-    client: request.gatewayClient,
-    clientKey: request.gatewayClientKey,
-    sessionId: sessionIdOf(request.headers, body),
-    signal,
-    receivedAt: Date.now(),
-  };
 }
 
 function dedupKind(ticket: DedupTicket | undefined): ClientContext['dedup'] {

@@ -83,9 +83,15 @@ function overhead(countable: Countable): number {
 
 /** A cheap estimate (about four characters a token) for the hot path, e.g. a converted stream's message_start. */
 export function estimateInputTokens(body: JsonObject): number {
-  const countable = collect(body);
-  const characters = countable.texts.reduce((sum, text) => sum + text.length, 0);
-  return Math.max(1, Math.ceil(characters / 4) + overhead(countable));
+  return estimateFrom(collect(body));
+}
+
+function estimateFrom(countable: Countable): number {
+  return Math.max(1, Math.ceil(characterCount(countable) / 4) + overhead(countable));
+}
+
+function characterCount(countable: Countable): number {
+  return countable.texts.reduce((sum, text) => sum + text.length, 0);
 }
 
 let encoder: Tiktoken | undefined;
@@ -110,8 +116,7 @@ function tokenize(text: string): number {
 /** A tokenizer count (cl100k_base) for count_tokens when no provider can answer; the ranks load on first use. */
 export function countTokensLocally(body: JsonObject): number {
   const countable = collect(body);
-  const characters = countable.texts.reduce((sum, text) => sum + text.length, 0);
-  if (characters > TOKENIZE_LIMIT_CHARS) return estimateInputTokens(body);
+  if (characterCount(countable) > TOKENIZE_LIMIT_CHARS) return estimateFrom(countable);
   if (!encoder) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const ranks = require('js-tiktoken/ranks/cl100k_base') as ConstructorParameters<typeof Tiktoken>[0];
