@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { Interval } from '@nestjs/schedule';
-import { InMemoryDedupStore } from './in-memory-dedup.store';
 import { DedupStore } from './dedup.store';
 
 /** Frees expired replay answers without waiting for the next lookup of the same request. */
@@ -9,7 +8,7 @@ export class DedupSweepJob {
   constructor(private readonly store: DedupStore) {}
 
   @Interval('dedup-cache-sweep', 10_000)
-  sweep(): void {
-    if (this.store instanceof InMemoryDedupStore) this.store.evictExpired();
+  sweep(): Promise<void> {
+    return this.store.evictExpired();
   }
 }

@@ -32,4 +32,6 @@ export abstract class DedupStore {
   abstract cached(signature: string): Promise<CachedAnswer | undefined>;
   abstract remember(signature: string, answer: CachedAnswer): Promise<void>;
   abstract stats(): Promise<DedupStoreStats>;
+  /** Frees answers past their TTL without waiting for a lookup of the same request (a store with native TTLs no-ops). */
+  abstract evictExpired(): Promise<void>;
 }

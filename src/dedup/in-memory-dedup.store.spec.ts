@@ -59,6 +59,15 @@ describe('InMemoryDedupStore', () => {
     expect(await s.cached('big')).toBeDefined();
   });
 
+  it('should free expired answers when swept, without a lookup', async () => {
+    const s = store();
+    await s.remember('a', answer('{"x":1}'));
+    now += 10_001;
+    await s.evictExpired();
+    now -= 10_001;
+    expect(await s.cached('a')).toBeUndefined();
+  });
+
   it('should keep nothing when the TTL is zero', async () => {
     limits = { ...limits, ttlMs: 0 };
     const s = store();

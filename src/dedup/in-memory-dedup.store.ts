@@ -64,12 +64,16 @@ export class InMemoryDedupStore extends DedupStore {
   }
 
   stats(): Promise<DedupStoreStats> {
-    this.evictExpired();
+    this.dropExpired();
     return Promise.resolve({ inflight: this.inflight.size, cached: this.cache.size, cachedBytes: this.cacheBytes });
   }
 
-  /** Drops expired answers; the scheduled sweep calls it so memory does not wait for the next lookup. */
-  evictExpired(): void {
+  evictExpired(): Promise<void> {
+    this.dropExpired();
+    return Promise.resolve();
+  }
+
+  private dropExpired(): void {
     const now = this.now();
     for (const [signature, entry] of this.cache) if (entry.expiresAt <= now) this.drop(signature);
   }
