@@ -21,7 +21,7 @@ export class SecretScrubber {
       if (out.includes(secret)) out = out.split(secret).join('[redacted]');
     }
     for (const shape of TOKEN_SHAPES) {
-      out = out.replace(shape, (match: string, bearer?: string) =>
+      out = out.replace(shape, (_match: string, bearer?: string) =>
         typeof bearer === 'string' ? `${bearer}[redacted]` : '[redacted]',
       );
     }

@@ -15,10 +15,10 @@ import type {
   Settings,
 } from './gateway-config';
 
-export const CONFIG_SEARCH_PATHS = ['./providers.yaml', './config/providers.yaml'];
+const CONFIG_SEARCH_PATHS = ['./providers.yaml', './config/providers.yaml'];
 
-export const DEFAULT_UNHEALTHY_HTTP_CODES = [402, 403, 404, 408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529];
-export const DEFAULT_BODY_PATTERNS = ['insufficient credits', 'quota_exceeded', '没有可用'];
+const DEFAULT_UNHEALTHY_HTTP_CODES = [402, 403, 404, 408, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529];
+const DEFAULT_BODY_PATTERNS = ['insufficient credits', 'quota_exceeded', '没有可用'];
 
 /** Values that outrank the file: command-line flags, then the documented environment variables. */
 export interface ConfigOverrides {

@@ -45,7 +45,7 @@ export interface OpenAiConversionOptions {
   keepCacheControl: boolean;
 }
 
-export const BILLING_HEADER_PREFIX = 'x-anthropic-billing-header:';
+const BILLING_HEADER_PREFIX = 'x-anthropic-billing-header:';
 export const MISSING_TOOL_RESULT_TEXT = 'No result was returned for this tool call.';
 const MAX_STOP_SEQUENCES = 4;
 const RESPONSE_FORMAT_NAME = 'response';

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ProviderConfig } from '../config/gateway-config';
 
-export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
+const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
 /**
  * Client headers that travel upstream. Relays that only serve Claude Code look at the user agent and x-app; the
