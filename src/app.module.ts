@@ -11,6 +11,8 @@ import { loggerParams } from './logging/logger-options';
 import { MessagesModule } from './messages/messages.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { ProvidersModule } from './providers/providers.module';
+import { RequestModule } from './request/request.module';
+import { StateModule } from './state/state.module';
 
 @Module({})
 export class AppModule {
@@ -21,6 +23,8 @@ export class AppModule {
         GatewayConfigModule.forRoot(source),
         LoggerModule.forRoot(loggerParams(logger)),
         ScheduleModule.forRoot(),
+        RequestModule.forRoot(logger),
+        StateModule,
         MetricsModule,
         ProvidersModule,
         MessagesModule,

@@ -6,10 +6,10 @@ import type { Logger } from 'pino';
 import { AppModule } from './app.module';
 import { ActiveConfig } from './config/active-config';
 import type { ConfigSource } from './config/config-source';
-import { registerAccessLog } from './logging/access-log';
 import { createRootLogger } from './logging/logger-options';
-import { requestIdOf } from './logging/request-log';
 import { registerJsonBodyParser } from './messages/json-body.parser';
+import { registerRequestLifecycle, requestIdFor } from './request/request-lifecycle';
+import { RequestFinisher } from './request/request-finisher';
 
 /** The parser enforces settings.max_body_bytes itself (so a reload applies); this only caps what Fastify allows. */
 const FASTIFY_BODY_CEILING = 1024 * 1024 * 1024;
@@ -23,7 +23,7 @@ export interface GatewayApp {
 export async function createGatewayApp(source: ConfigSource, logger?: Logger): Promise<GatewayApp> {
   const rootLogger = logger ?? (await createRootLogger(source.initial.settings));
   const adapter = new FastifyAdapter({
-    genReqId: (req: IncomingMessage) => requestIdOf(req),
+    genReqId: (req: IncomingMessage) => requestIdFor(req),
     bodyLimit: FASTIFY_BODY_CEILING,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
@@ -38,7 +38,7 @@ export async function createGatewayApp(source: ConfigSource, logger?: Logger): P
   const fastify = app.getHttpAdapter().getInstance();
   const active = app.get(ActiveConfig);
   registerJsonBodyParser(fastify, () => active.runtime.config.settings.maxBodyBytes);
-  registerAccessLog(fastify, rootLogger);
+  registerRequestLifecycle(fastify, active, app.get(RequestFinisher));
   await app.init();
   // Attached after init so Nest's module-by-module startup lines stay out of the log; the banner says it all.
   app.useLogger(app.get(PinoNestLogger));

@@ -1,8 +1,6 @@
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../common/gateway-error';
-import { requestLogOf } from '../logging/request-log';
-import { ActiveConfig } from '../config/active-config';
 import { presentedKey } from './presented-key';
 
 /**
@@ -14,11 +12,10 @@ const DO_NOT_RETRY = { 'x-should-retry': 'false' };
 /** With `clients` configured, every client call needs a known key; the client is attached for routing and metrics. */
 @Injectable()
 export class ClientAuthGuard implements CanActivate {
-  constructor(private readonly active: ActiveConfig) {}
-
-  canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const keys = this.active.runtime.clientKeys;
+  canActivate(execution: ExecutionContext): boolean {
+    const request = execution.switchToHttp().getRequest<FastifyRequest>();
+    const context = request.gateway;
+    const keys = context.runtime.clientKeys;
     if (!keys.enabled) return true;
     const key = presentedKey(request.headers);
     if (!key) {
@@ -31,9 +28,9 @@ export class ClientAuthGuard implements CanActivate {
     }
     const client = keys.find(key);
     if (!client) throw new GatewayError(401, 'authentication_error', 'Invalid client key.', DO_NOT_RETRY);
-    request.gatewayClient = client;
-    request.gatewayClientKey = key;
-    requestLogOf(request.raw).client = client.name;
+    context.client = client;
+    context.clientKey = key;
+    context.fields.client = client.name;
     return true;
   }
 }

@@ -1,13 +1,4 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ClientConfig } from '../config/gateway-config';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    gatewayClient?: ClientConfig;
-    gatewayClientKey?: string;
-  }
-}
-
 /** The key a caller presents: `x-api-key`, else `Authorization: Bearer …` (Claude Code's two ways). */
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const apiKey = headers['x-api-key'];

@@ -1,18 +1,15 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { requestIdOf, requestLogOf } from '../logging/request-log';
-import { MetricsService } from '../metrics/metrics.service';
 import { errorBody, errorTypeForStatus, GatewayError } from './gateway-error';
 
 /**
- * The one place errors become responses: every error body has Anthropic's shape, including Nest's and Fastify's own
- * (unknown routes, body parser errors). An error after a stream started cannot change the status; it only ends it.
+ * The one place thrown errors become responses: every error body has Anthropic's shape, including Nest's and
+ * Fastify's own (unknown routes, body parser errors). An error after a stream started cannot change the status; it
+ * only ends it. An error that is not the gateway's own is a bug: logged with its causes, answered as a 500.
  */
 @Catch()
 export class AnthropicExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
-
-  constructor(private readonly metrics: MetricsService) {}
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -22,40 +19,44 @@ export class AnthropicExceptionFilter implements ExceptionFilter {
       if (!reply.raw.writableEnded) reply.raw.end();
       return;
     }
-    const requestId = requestIdOf(request.raw);
-    const { status, type, message, headers } = this.describe(exception, requestId);
-    const log = requestLogOf(request.raw);
-    log.error = message;
-    if (
-      !log.counted &&
-      request.url.startsWith('/v1/messages') &&
-      !request.url.startsWith('/v1/messages/count_tokens')
-    ) {
-      // Refused before routing (bad input, auth): the model label stays fixed so callers cannot mint new series.
-      this.metrics.requests.labels('none', 'none', String(status), request.gatewayClient?.name ?? 'anonymous').inc();
-      log.counted = true;
-    }
+    const context = request.gateway;
+    const requestId = context?.id ?? request.id;
+    const error = this.describe(exception, requestId);
+    if (context) context.fields.error = error.message;
     void reply
-      .code(status)
-      .headers({ ...headers, 'x-request-id': requestId })
+      .code(error.status)
+      .headers({ ...error.headers, 'x-request-id': requestId })
       .type('application/json')
-      .send(errorBody(type, message, requestId));
+      .send(errorBody(error.type, error.message, requestId));
   }
 
-  private describe(exception: unknown, requestId: string) {
+  private describe(exception: unknown, requestId: string): GatewayError {
     if (exception instanceof GatewayError) {
-      return { status: exception.status, type: exception.type, message: exception.message, headers: exception.headers };
+      if (exception.status >= 500 && exception.cause !== undefined) logUnexpected(this.logger, requestId, exception);
+      return exception;
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const response = exception.getResponse();
       const raw = typeof response === 'string' ? response : (response as { message?: unknown }).message;
       const message = Array.isArray(raw) ? raw.join('; ') : typeof raw === 'string' ? raw : exception.message;
-      return { status, type: errorTypeForStatus(status), message: friendlier(status, message), headers: {} };
+      return new GatewayError(status, errorTypeForStatus(status), friendlier(status, message));
     }
-    this.logger.error(`[${requestId}] Unhandled error: ${(exception as Error)?.stack ?? String(exception)}`);
-    return { status: 500, type: 'api_error', message: `Internal server error (request ${requestId})`, headers: {} };
+    const internal = GatewayError.internal(requestId, exception);
+    logUnexpected(this.logger, requestId, internal);
+    return internal;
   }
+}
+
+/** The stack of an unexpected failure and of every cause behind it, for whoever reads the log. */
+export function logUnexpected(logger: Logger, requestId: string, error: Error): void {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current !== undefined; depth += 1) {
+    parts.push(current instanceof Error ? (current.stack ?? current.message) : JSON.stringify(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  logger.error(`[${requestId}] ${parts.join('\nCaused by: ')}`);
 }
 
 function friendlier(status: number, message: string): string {

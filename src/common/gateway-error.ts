@@ -1,16 +1,7 @@
-/** Errors the gateway itself answers with, always in Anthropic's shape. */
+import { type AnthropicErrorType, errorTypeForStatus } from './error-table';
 
-export type AnthropicErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'billing_error'
-  | 'permission_error'
-  | 'not_found_error'
-  | 'request_too_large'
-  | 'rate_limit_error'
-  | 'api_error'
-  | 'timeout_error'
-  | 'overloaded_error';
+export type { AnthropicErrorType } from './error-table';
+export { errorTypeForStatus } from './error-table';
 
 export interface AnthropicErrorBody {
   type: 'error';
@@ -18,24 +9,7 @@ export interface AnthropicErrorBody {
   request_id?: string;
 }
 
-const TYPE_BY_STATUS: Readonly<Record<number, AnthropicErrorType>> = {
-  400: 'invalid_request_error',
-  401: 'authentication_error',
-  402: 'billing_error',
-  403: 'permission_error',
-  404: 'not_found_error',
-  413: 'request_too_large',
-  429: 'rate_limit_error',
-  500: 'api_error',
-  503: 'overloaded_error',
-  504: 'timeout_error',
-  529: 'overloaded_error',
-};
-
-export function errorTypeForStatus(status: number): AnthropicErrorType {
-  return TYPE_BY_STATUS[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
-}
-
+/** An error the gateway answers with, always in Anthropic's shape; the failure behind it is kept as `cause`. */
 export class GatewayError extends Error {
   constructor(
     readonly status: number,
@@ -48,8 +22,18 @@ export class GatewayError extends Error {
     this.name = 'GatewayError';
   }
 
-  static invalidRequest(message: string): GatewayError {
-    return new GatewayError(400, 'invalid_request_error', message);
+  static invalidRequest(message: string, cause?: unknown): GatewayError {
+    return new GatewayError(400, 'invalid_request_error', message, {}, { cause });
+  }
+
+  /** A bug or an unexpected failure inside the gateway: a 500 that names the request, never the details. */
+  static internal(requestId: string, cause: unknown): GatewayError {
+    return new GatewayError(500, 'api_error', `Internal server error (request ${requestId})`, {}, { cause });
+  }
+
+  /** The status's own Anthropic error type. */
+  static forStatus(status: number, message: string, headers?: Readonly<Record<string, string>>): GatewayError {
+    return new GatewayError(status, errorTypeForStatus(status), message, headers);
   }
 
   body(requestId?: string): AnthropicErrorBody {

@@ -1,3 +1,4 @@
+import { anthropicErrorForUpstreamStatus } from '../common/error-table';
 import { type AnthropicErrorResponse } from './anthropic.types';
 import { isRecord, tryParseJson } from './json';
 
@@ -12,42 +13,16 @@ interface UpstreamError {
   code?: string;
 }
 
-const MAPPED_STATUS: Readonly<Record<number, { status: number; type: string }>> = {
-  400: { status: 400, type: 'invalid_request_error' },
-  401: { status: 401, type: 'authentication_error' },
-  402: { status: 402, type: 'billing_error' },
-  403: { status: 403, type: 'permission_error' },
-  404: { status: 404, type: 'not_found_error' },
-  413: { status: 413, type: 'request_too_large' },
-  429: { status: 429, type: 'rate_limit_error' },
-  500: { status: 500, type: 'api_error' },
-  502: { status: 529, type: 'overloaded_error' },
-  503: { status: 529, type: 'overloaded_error' },
-  504: { status: 504, type: 'timeout_error' },
-  529: { status: 529, type: 'overloaded_error' },
-};
-
 const MAX_MESSAGE_LENGTH = 1000;
 const CONTEXT_OVERFLOW = /context[_ ]length[_ ]exceeded|maximum context length|context window|prompt is too long/i;
 
 /** Maps an OpenAI-compatible upstream error response to the status and body Anthropic would have sent. */
 export function toAnthropicError(status: number, bodyText: string): AnthropicErrorResult {
-  const mapped = MAPPED_STATUS[status] ?? fallbackFor(status);
+  const mapped = anthropicErrorForUpstreamStatus(status);
   const upstream = parseUpstreamError(bodyText, status);
   const message =
     mapped.status === 400 && isContextOverflow(upstream) ? contextOverflowMessage(upstream) : upstream.message;
   return { status: mapped.status, body: { type: 'error', error: { type: mapped.type, message } } };
-}
-
-/** The Anthropic error type for an upstream status (used for mid-stream errors that carry a numeric code). */
-export function errorTypeForUpstreamStatus(status: number): string {
-  return (MAPPED_STATUS[status] ?? fallbackFor(status)).type;
-}
-
-function fallbackFor(status: number): { status: number; type: string } {
-  if (status >= 400 && status < 500) return { status, type: 'invalid_request_error' };
-  if (status >= 500 && status < 600) return { status, type: 'api_error' };
-  return { status: 500, type: 'api_error' };
 }
 
 function parseUpstreamError(bodyText: string, status: number): UpstreamError {

@@ -1,6 +1,6 @@
 import { type AnthropicUsage } from './anthropic.types';
 import { isRecord, tryParseJson } from './json';
-import { errorTypeForUpstreamStatus } from './openai-error.mapping';
+import { anthropicErrorForUpstreamStatus, streamErrorTypeForStatus } from '../common/error-table';
 import {
   estimateTokensFromChars,
   newMessageId,
@@ -129,7 +129,7 @@ export class OpenAiStreamTranslator {
 
   fail(message: string, status?: number): string {
     if (this.state !== 'streaming') return '';
-    return this.failWith(status === 503 || status === 529 ? 'overloaded_error' : 'api_error', message);
+    return this.failWith(streamErrorTypeForStatus(status), message);
   }
 
   // ---- lines and chunks ------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ export class OpenAiStreamTranslator {
   private failWithUpstreamError(error: unknown): string {
     const details = isRecord(error) ? error : {};
     const status = Number(details.code ?? details.status);
-    const type = Number.isInteger(status) && status >= 400 ? errorTypeForUpstreamStatus(status) : 'api_error';
+    const type = Number.isInteger(status) && status >= 400 ? anthropicErrorForUpstreamStatus(status).type : 'api_error';
     const message =
       typeof details.message === 'string' ? details.message : typeof error === 'string' ? error : JSON.stringify(error);
     return this.failWith(type, message);

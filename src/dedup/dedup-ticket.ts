@@ -1,14 +1,7 @@
-import type { CachedAnswer } from './dedup.store';
-import type { SharedCall } from './shared-call';
+import type { CachedAnswer, ChunkSource, DedupLease } from './dedup.store';
 
 /** What the dedup interceptor decided for a request; the messages handler acts on it. */
 export type DedupTicket =
-  | { readonly role: 'leader'; readonly call: SharedCall }
-  | { readonly role: 'follower'; readonly call: SharedCall }
+  | { readonly role: 'leader'; readonly lease: DedupLease; readonly orphanGraceMs: number }
+  | { readonly role: 'follower'; readonly source: ChunkSource }
   | { readonly role: 'replay'; readonly answer: CachedAnswer };
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    dedupTicket?: DedupTicket;
-  }
-}

@@ -4,20 +4,16 @@ import type { FastifyRequest } from 'fastify';
 import type { Observable } from 'rxjs';
 import { from, switchMap } from 'rxjs';
 import { presentedKey } from '../auth/presented-key';
-import { ActiveConfig } from '../config/active-config';
-import { requestIdOf } from '../logging/request-log';
-import { checkedBody } from '../messages/message-request';
+import { acceptMessage } from '../messages/message-request';
 import { MetricsService } from '../metrics/metrics.service';
-import type { CachedAnswer } from './dedup.store';
+import type { RequestContext } from '../request/request-context';
 import { DedupStore } from './dedup.store';
 import type { DedupTicket } from './dedup-ticket';
-import { assembleMessage } from './message-assembler';
 import { requestSignature } from './request-signature';
-import { SharedCall } from './shared-call';
 
 /**
- * Merges identical requests: the first runs upstream, identical ones that arrive while it runs attach to it, and
- * with a replay cache a finished answer is served again for a while. Requests are only ever merged within one
+ * Merges identical requests: the first leads the upstream call, identical ones that arrive while it runs read along,
+ * and with a replay cache a finished answer is served again for a while. Requests are only ever merged within one
  * client's scope.
  */
 @Injectable()
@@ -25,24 +21,23 @@ export class DedupInterceptor implements NestInterceptor {
   private readonly logger = new Logger('Dedup');
 
   constructor(
-    private readonly active: ActiveConfig,
     private readonly store: DedupStore,
     private readonly metrics: MetricsService,
   ) {}
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const request = context.switchToHttp().getRequest<FastifyRequest>();
-    const runtime = this.active.runtime;
-    const settings = runtime.config.settings.deduplication;
+  intercept(execution: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const request = execution.switchToHttp().getRequest<FastifyRequest>();
+    const context = request.gateway;
+    const settings = context.runtime.config.settings.deduplication;
     if (!settings.enabled) return next.handle();
     // The handler's own checks, first: a request it would refuse must never lead or join a call.
-    const body = checkedBody(request, runtime);
-    const signature = requestSignature(body, request.headers, scopeOf(request), {
+    const message = acceptMessage(context, request, 'messages');
+    const signature = requestSignature(message.body, request.headers, scopeOf(context), {
       includeMaxTokens: settings.includeMaxTokensInSignature,
     });
-    return from(this.ticketFor(signature, settings.orphanGraceSeconds * 1000, requestIdOf(request.raw))).pipe(
+    return from(this.ticketFor(signature, settings.orphanGraceSeconds * 1000, context.id)).pipe(
       switchMap((ticket) => {
-        request.dedupTicket = ticket;
+        context.dedup = ticket;
         return next.handle();
       }),
     );
@@ -54,21 +49,12 @@ export class DedupInterceptor implements NestInterceptor {
       this.hit('cache', requestId);
       return { role: 'replay', answer };
     }
-    const { call, leader } = await this.store.claim(signature, () => new SharedCall(orphanGraceMs));
-    if (!leader) {
+    const claim = await this.store.claim(signature);
+    if (claim.role === 'follower') {
       this.hit('inflight', requestId);
-      return { role: 'follower', call };
+      return { role: 'follower', source: claim.source };
     }
-    void call.ended
-      .then(() => this.settle(signature, call))
-      .catch((error: unknown) => this.logger.error(`Could not settle a finished call: ${(error as Error)?.message}`));
-    return { role: 'leader', call };
-  }
-
-  private async settle(signature: string, call: SharedCall): Promise<void> {
-    await this.store.forget(signature, call);
-    const answer = this.active.runtime.config.settings.deduplication.cacheTtlSeconds > 0 ? replayable(call) : undefined;
-    if (answer) await this.store.remember(signature, answer);
+    return { role: 'leader', lease: claim.lease, orphanGraceMs };
   }
 
   private hit(kind: 'inflight' | 'cache', requestId: string): void {
@@ -80,19 +66,8 @@ export class DedupInterceptor implements NestInterceptor {
 }
 
 /** Who may share answers: the client, or without client auth the credential the caller presented. */
-function scopeOf(request: FastifyRequest): string {
-  if (request.gatewayClient) return `client:${request.gatewayClient.name}`;
-  const key = presentedKey(request.headers);
+function scopeOf(context: RequestContext): string {
+  if (context.client) return `client:${context.client.name}`;
+  const key = context.message && presentedKey(context.message.headers);
   return key ? `key:${createHash('sha256').update(key).digest('hex')}` : 'anonymous';
-}
-
-/** A finished successful call as a replayable answer (streams are assembled into their message). */
-function replayable(call: SharedCall): CachedAnswer | undefined {
-  const head = call.head;
-  if (!head || call.failed || head.status < 200 || head.status >= 300) return undefined;
-  const provider = head.headers['x-provider-used'] ?? 'none';
-  if (head.kind === 'message') return { body: head.body, status: head.status, headers: head.headers, provider };
-  if (head.kind !== 'stream') return undefined;
-  const message = assembleMessage(call.log);
-  return message ? { body: JSON.stringify(message), status: head.status, headers: head.headers, provider } : undefined;
 }

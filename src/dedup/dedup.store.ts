@@ -1,4 +1,5 @@
-import type { SharedCall } from './shared-call';
+import type { CallSink } from '../messages/call-answer';
+import type { AssembledMessage } from './message-assembler';
 
 /** A finished, successful answer kept for replay: the Anthropic message as JSON, and the headers it was sent with. */
 export interface CachedAnswer {
@@ -8,11 +9,32 @@ export interface CachedAnswer {
   readonly provider: string;
 }
 
-export interface ClaimResult {
-  readonly call: SharedCall;
-  /** True for the request that must make the upstream call; false for one attached to a call already running. */
-  readonly leader: boolean;
+/**
+ * The leader's hold on a signature: everything its call answers is written here, so that identical requests can read
+ * along from the first byte. Ending it releases the signature and, for a complete success with a replay TTL,
+ * remembers the answer.
+ */
+export interface DedupLease extends CallSink {
+  /** Requests reading this call through the store right now. */
+  readonly followers: number;
+  /** Called whenever a follower joins or leaves, so that an orphaned call can live on while someone reads it. */
+  onFollowersChange(listener: () => void): void;
+  /** The leader gave the call up (nobody wanted it): identical requests from now on lead a call of their own. */
+  abandon(): void;
 }
+
+/** A follower's way in to a call another request leads. */
+export interface ChunkSource {
+  /** Feeds the reader what was answered so far, then live until the call ends. */
+  attach(reader: CallSink): void;
+  /** The reader is done (finished or gone). Idempotent. */
+  detach(reader: CallSink): void;
+  /** The message a finished streaming call describes, assembled once for every reader that needs it. */
+  message(): AssembledMessage | undefined;
+}
+
+export type DedupClaim =
+  { readonly role: 'leader'; readonly lease: DedupLease } | { readonly role: 'follower'; readonly source: ChunkSource };
 
 export interface DedupStoreStats {
   readonly inflight: number;
@@ -21,14 +43,12 @@ export interface DedupStoreStats {
 }
 
 /**
- * Where in-flight calls and replayable answers live. Asynchronous so that a store shared between replicas can
- * implement it; the in-memory store is the single-process one (and the reference for the contract).
+ * Where in-flight calls and replayable answers live: a lease on each request signature plus a chunk source for the
+ * requests that arrive while it is held. Asynchronous so that a store shared between replicas can implement it.
  */
 export abstract class DedupStore {
-  /** The running call for a signature, or registers the one `create` makes: atomic for concurrent identical requests. */
-  abstract claim(signature: string, create: () => SharedCall): Promise<ClaimResult>;
-  /** Forgets a call once it has ended (only if it is still the one registered). */
-  abstract forget(signature: string, call: SharedCall): Promise<void>;
+  /** Leads the signature's call, or follows the one already running: atomic for concurrent identical requests. */
+  abstract claim(signature: string): Promise<DedupClaim>;
   abstract cached(signature: string): Promise<CachedAnswer | undefined>;
   abstract remember(signature: string, answer: CachedAnswer): Promise<void>;
   abstract stats(): Promise<DedupStoreStats>;

@@ -1,6 +1,7 @@
-import type { CachedAnswer, ClaimResult, DedupStoreStats } from './dedup.store';
+import type { CallEnd } from '../messages/call-answer';
+import type { CachedAnswer, DedupClaim, DedupStoreStats } from './dedup.store';
 import { DedupStore } from './dedup.store';
-import type { SharedCall } from './shared-call';
+import { InMemoryCallLog, JOINABLE_LOG_MAX_BYTES } from './in-memory-call-log';
 
 export interface ReplayCacheLimits {
   readonly ttlMs: number;
@@ -14,30 +15,33 @@ interface CacheEntry {
   readonly bytes: number;
 }
 
-/** One process: in-flight calls in a map, replayable answers in an LRU bounded by count, bytes and age. */
+/** One process: calls in flight in a map, replayable answers in an LRU bounded by count, bytes and age. */
 export class InMemoryDedupStore extends DedupStore {
-  private readonly inflight = new Map<string, SharedCall>();
+  private readonly inflight = new Map<string, InMemoryCallLog>();
   private readonly cache = new Map<string, CacheEntry>();
   private cacheBytes = 0;
 
   constructor(
     private readonly limits: () => ReplayCacheLimits,
     private readonly now: () => number = Date.now,
+    private readonly joinableBytes = JOINABLE_LOG_MAX_BYTES,
   ) {
     super();
   }
 
-  claim(signature: string, create: () => SharedCall): Promise<ClaimResult> {
+  claim(signature: string): Promise<DedupClaim> {
     const running = this.inflight.get(signature);
-    if (running && !running.signal.aborted) return Promise.resolve({ call: running, leader: false });
-    const call = create();
-    this.inflight.set(signature, call);
-    return Promise.resolve({ call, leader: true });
-  }
-
-  forget(signature: string, call: SharedCall): Promise<void> {
-    if (this.inflight.get(signature) === call) this.inflight.delete(signature);
-    return Promise.resolve();
+    if (running?.joinable) {
+      running.reserve();
+      return Promise.resolve({ role: 'follower', source: running });
+    }
+    const log = new InMemoryCallLog(
+      (ended, outcome) => this.settle(signature, ended, outcome),
+      (full) => this.release(signature, full),
+      this.joinableBytes,
+    );
+    this.inflight.set(signature, log);
+    return Promise.resolve({ role: 'leader', lease: log });
   }
 
   cached(signature: string): Promise<CachedAnswer | undefined> {
@@ -73,6 +77,18 @@ export class InMemoryDedupStore extends DedupStore {
     return Promise.resolve();
   }
 
+  private settle(signature: string, log: InMemoryCallLog, outcome: CallEnd): void {
+    this.release(signature, log);
+    if (outcome.failed || this.limits().ttlMs <= 0) return;
+    const answer = replayable(log);
+    if (answer) void this.remember(signature, answer);
+  }
+
+  /** Forgets a call (only if it is still the one registered), so the next identical request leads anew. */
+  private release(signature: string, log: InMemoryCallLog): void {
+    if (this.inflight.get(signature) === log) this.inflight.delete(signature);
+  }
+
   private dropExpired(): void {
     const now = this.now();
     for (const [signature, entry] of this.cache) if (entry.expiresAt <= now) this.drop(signature);
@@ -91,4 +107,15 @@ export class InMemoryDedupStore extends DedupStore {
     this.cache.delete(signature);
     this.cacheBytes -= entry.bytes;
   }
+}
+
+/** A finished successful call as a replayable answer (streams are assembled into their message). */
+function replayable(log: InMemoryCallLog): CachedAnswer | undefined {
+  const head = log.answerHead;
+  if (!head || head.status < 200 || head.status >= 300) return undefined;
+  const provider = head.headers['x-provider-used'] ?? 'none';
+  if (head.kind === 'message') return { body: head.body, status: head.status, headers: head.headers, provider };
+  if (head.kind !== 'stream') return undefined;
+  const message = log.message();
+  return message ? { body: JSON.stringify(message), status: head.status, headers: head.headers, provider } : undefined;
 }

@@ -1,10 +1,10 @@
 import { withoutCredentials } from '../common/url-credentials';
 import type { GatewayConfig } from '../config/gateway-config';
-import type { ProviderHealth } from '../routing/provider-health';
+import type { HealthStore } from '../state/health.store';
 import { VERSION } from '../version';
 
 /** The startup summary, like the seed's panel: version, providers with health, where it listens, which config. */
-export function startupBanner(config: GatewayConfig, health: ProviderHealth, address: string): string {
+export function startupBanner(config: GatewayConfig, health: HealthStore, address: string): string {
   const providers = config.providers.map((p) => {
     const mark = !p.enabled ? '-' : health.isUsable(p.name) ? '✓' : '✗';
     const state = p.enabled ? '' : ' (disabled)';

@@ -1,11 +1,11 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../common/gateway-error';
-import { requestLogOf } from '../logging/request-log';
+import type { RequestContext } from '../request/request-context';
 import { AdapterRegistry } from '../providers/adapter-registry';
 import { ProvidersService } from '../providers/providers.service';
 import { credentialFor } from '../providers/upstream-headers';
-import { checkedBody, toMessageRequest } from './message-request';
+import { acceptMessage } from './message-request';
 import { countTokensLocally } from './token-counter';
 
 export interface TokenCount {
@@ -29,15 +29,13 @@ export class CountTokensService {
     private readonly adapters: AdapterRegistry,
   ) {}
 
-  async count(request: FastifyRequest): Promise<TokenCount> {
-    const body = checkedBody(request, this.providers.runtime, 'count_tokens');
-    const message = toMessageRequest(request, body, AbortSignal.timeout(COUNT_TIMEOUT_MS));
-    const model = message.model;
-    requestLogOf(request.raw).model = model;
-    const plan = this.providers.plan(model, message.sessionId, true);
+  async count(context: RequestContext, request: FastifyRequest): Promise<TokenCount> {
+    const message = acceptMessage(context, request, 'count_tokens');
+    const { model, body } = message;
+    const plan = await this.providers.plan(context.runtime, model, message.sessionId, true);
     if (plan.route === null) throw new GatewayError(404, 'not_found_error', `model: no route for '${model}'.`);
     const routed = plan.attempts[0];
-    const credential = routed && credentialFor(routed.provider, request.headers, request.gatewayClientKey);
+    const credential = routed && credentialFor(routed.provider, request.headers, context.clientKey);
     const call =
       routed &&
       credential &&
@@ -48,14 +46,15 @@ export class CountTokensService {
         credential,
       });
     if (routed && call) {
-      const counted = await this.askProvider(routed.provider.name, routed.provider.origin, call, message.signal);
+      const signal = AbortSignal.timeout(COUNT_TIMEOUT_MS);
+      const counted = await this.askProvider(routed.provider.name, routed.provider.origin, call, signal);
       if (counted !== undefined) return { input_tokens: counted, source: routed.provider.name };
     }
     let json;
     try {
       json = body.json;
     } catch (error) {
-      throw GatewayError.invalidRequest(`The request body is not valid JSON: ${(error as Error).message}`);
+      throw GatewayError.invalidRequest(`The request body is not valid JSON: ${(error as Error).message}`, error);
     }
     return { input_tokens: countTokensLocally(json), source: 'local' };
   }

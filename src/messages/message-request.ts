@@ -2,8 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyRequest } from 'fastify';
 import { GatewayError } from '../common/gateway-error';
 import type { ClientConfig } from '../config/gateway-config';
-import type { GatewayRuntime } from '../config/gateway-runtime';
-import { requestIdOf } from '../logging/request-log';
+import type { RequestContext } from '../request/request-context';
 import { RequestBody } from './request-body';
 
 export type { JsonObject } from './request-body';
@@ -22,8 +21,6 @@ export interface MessageRequest {
   /** The gateway client key the request authenticated with, so that passthrough never forwards it. */
   readonly clientKey?: string;
   readonly sessionId?: string;
-  /** Aborted when the client goes away. */
-  readonly signal: AbortSignal;
   readonly receivedAt: number;
 }
 
@@ -81,35 +78,39 @@ export function sessionIdOf(headers: IncomingHttpHeaders, body: RequestBody): st
   }
 }
 
-/** A valid body for a model the calling client may use. */
-export function checkedBody(
-  request: { body: unknown; gatewayClient?: ClientConfig },
-  runtime: GatewayRuntime,
-  endpoint: MessageEndpoint = 'messages',
-): RequestBody {
+/**
+ * The request a message route serves, validated once: the body's checks, then the client's model allowlist. The
+ * result is kept on the context, so the dedup interceptor and the handler share one validation.
+ */
+export function acceptMessage(
+  context: RequestContext,
+  request: Pick<FastifyRequest, 'body' | 'headers' | 'url'>,
+  endpoint: MessageEndpoint,
+): MessageRequest {
+  if (context.message) return context.message;
   const body = validateMessageBody(request.body, endpoint);
-  const client = request.gatewayClient;
   const model = body.value('model') as string;
-  if (client && !runtime.clientMayUse(client, model)) {
+  const client = context.client;
+  if (client && !context.runtime.clientMayUse(client, model)) {
     throw new GatewayError(403, 'permission_error', `Client '${client.name}' may not use model '${model}'.`);
   }
-  return body;
-}
-
-/** The request as the upstream attempts see it, cancelled through `signal` rather than by any one client. */
-export function toMessageRequest(request: FastifyRequest, body: RequestBody, signal: AbortSignal): MessageRequest {
+  const stream = endpoint === 'messages' && body.value('stream') === true;
   const queryAt = request.url.indexOf('?');
-  return {
-    requestId: requestIdOf(request.raw),
+  const message: MessageRequest = {
+    requestId: context.id,
     body,
-    model: body.value('model') as string,
-    stream: body.value('stream') === true,
+    model,
+    stream,
     headers: request.headers,
     query: queryAt === -1 ? '' : request.url.slice(queryAt),
-    client: request.gatewayClient,
-    clientKey: request.gatewayClientKey,
+    client,
+    clientKey: context.clientKey,
     sessionId: sessionIdOf(request.headers, body),
-    signal,
-    receivedAt: Date.now(),
+    receivedAt: context.receivedAt,
   };
+  context.message = message;
+  context.modelLabel = model;
+  context.fields.model = model;
+  if (endpoint === 'messages') context.fields.stream = stream;
+  return message;
 }

@@ -2,36 +2,36 @@ import { Controller, Get, HttpCode, Post, Req, Res, UseGuards, UseInterceptors }
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ClientAuthGuard } from '../auth/client-auth.guard';
 import { DedupInterceptor } from '../dedup/dedup.interceptor';
-import { ProvidersService } from '../providers/providers.service';
+import { AccessLogInterceptor } from '../logging/access-log.interceptor';
 import { CountTokensService } from './count-tokens.service';
 import { MessagesService } from './messages.service';
 
 @Controller('v1')
 @UseGuards(ClientAuthGuard)
+@UseInterceptors(AccessLogInterceptor)
 export class MessagesController {
   constructor(
     private readonly messages: MessagesService,
     private readonly tokens: CountTokensService,
-    private readonly providers: ProvidersService,
   ) {}
 
   @Post('messages')
   @UseInterceptors(DedupInterceptor)
   create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    return this.messages.handle(request, reply);
+    return this.messages.handle(request.gateway, request, reply);
   }
 
   @Post('messages/count_tokens')
   @HttpCode(200)
   async countTokens(@Req() request: FastifyRequest, @Res({ passthrough: true }) reply: FastifyReply) {
-    const { input_tokens, source } = await this.tokens.count(request);
+    const { input_tokens, source } = await this.tokens.count(request.gateway, request);
     void reply.header('x-token-count-source', source);
     return { input_tokens };
   }
 
   @Get('models')
-  models() {
-    const data = this.providers.runtime.routes.patterns.map((id) => ({
+  models(@Req() request: FastifyRequest) {
+    const data = request.gateway.runtime.routes.patterns.map((id) => ({
       type: 'model',
       id,
       display_name: id,

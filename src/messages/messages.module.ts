@@ -4,14 +4,13 @@ import { MetricsModule } from '../metrics/metrics.module';
 import { ProvidersModule } from '../providers/providers.module';
 import { CountTokensService } from './count-tokens.service';
 import { MessagesController } from './messages.controller';
-import { CallDelivery } from './call-delivery';
+import { AttemptRecorder } from './attempt-recorder';
 import { MessagesService } from './messages.service';
 import { UpstreamExecutor } from './upstream-executor';
-import { UpstreamRunner } from './upstream-runner';
 
 @Module({
   imports: [ProvidersModule, MetricsModule, DedupModule],
   controllers: [MessagesController],
-  providers: [MessagesService, CountTokensService, UpstreamExecutor, UpstreamRunner, CallDelivery],
+  providers: [MessagesService, CountTokensService, UpstreamExecutor, AttemptRecorder],
 })
 export class MessagesModule {}

@@ -1,57 +1,182 @@
-import { Injectable } from '@nestjs/common';
+import type { IncomingHttpHeaders } from 'node:http';
+import { Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { SharedCall } from '../dedup/shared-call';
+import { logUnexpected } from '../common/anthropic-exception.filter';
+import { errorBody, GatewayError } from '../common/gateway-error';
 import type { DedupTicket } from '../dedup/dedup-ticket';
-import { requestIdOf, requestLogOf } from '../logging/request-log';
-import { ProvidersService } from '../providers/providers.service';
-import { CallDelivery, type ClientContext } from './call-delivery';
-import { checkedBody, toMessageRequest } from './message-request';
-import { UpstreamRunner } from './upstream-runner';
+import { MetricsService } from '../metrics/metrics.service';
+import type { RequestContext } from '../request/request-context';
+import { RequestFinisher } from '../request/request-finisher';
+import type { AttemptPlan } from './attempt-plan';
+import { AttemptRecorder } from './attempt-recorder';
+import type { CallEnd, CallHead, CallSink } from './call-answer';
+import { CallLifetime } from './call-lifetime';
+import { acceptMessage, type MessageRequest } from './message-request';
+import { ReplySink } from './reply-sink';
+import { ClientGoneError } from './stream-gate';
+import { pumpStream } from './stream-pump';
+import type { TokenUsage } from './token-usage';
+import { type AnsweringAttempt, type Delivery, NoRouteError, UpstreamExecutor } from './upstream-executor';
 
-/** Serves POST /v1/messages: validate, then either run the upstream call or attach to one, and deliver the answer. */
+const PASSED_THROUGH_HEADERS = /^(request-id|anthropic-ratelimit-.*|retry-after|retry-after-ms)$/;
+
+/**
+ * Serves POST /v1/messages: the request leads its own upstream call (alone, or with identical requests reading
+ * along), follows one another request leads, or is answered from the replay cache.
+ */
 @Injectable()
 export class MessagesService {
+  private readonly logger = new Logger('Messages');
+
   constructor(
-    private readonly providers: ProvidersService,
-    private readonly runner: UpstreamRunner,
-    private readonly delivery: CallDelivery,
+    private readonly executor: UpstreamExecutor,
+    private readonly recorder: AttemptRecorder,
+    private readonly finisher: RequestFinisher,
+    private readonly metrics: MetricsService,
   ) {}
 
-  async handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const runtime = this.providers.runtime;
-    const body = checkedBody(request, runtime);
-    const log = requestLogOf(request.raw);
-    const client: ClientContext = {
-      model: body.value('model') as string,
-      stream: body.value('stream') === true,
-      clientName: request.gatewayClient?.name ?? 'anonymous',
-      receivedAt: Date.now(),
-      log,
-      dedup: dedupKind(request.dedupTicket),
-    };
-    log.model = client.model;
-    log.stream = client.stream;
-    const ticket: DedupTicket = request.dedupTicket ?? { role: 'leader', call: new SharedCall(0) };
-    switch (ticket.role) {
+  async handle(context: RequestContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const message = acceptMessage(context, request, 'messages');
+    this.finisher.track(context);
+    const ticket = context.dedup;
+    const sink = new ReplySink(context, reply, {
+      stream: message.stream,
+      dedup: dedupKind(ticket),
+      assembled: ticket?.role === 'follower' ? () => ticket.source.message() : undefined,
+    });
+    switch (ticket?.role) {
       case 'replay':
-        return this.delivery.replay(ticket.answer, client, reply);
+        sink.replay(ticket.answer);
+        return;
       case 'follower':
-        return this.delivery.serve(ticket.call, client, reply);
+        ticket.source.attach(sink);
+        sink.onSettled(() => ticket.source.detach(sink));
+        return;
       case 'leader':
-        void this.runner.run(
-          ticket.call,
-          requestIdOf(request.raw),
-          () => toMessageRequest(request, body, ticket.call.signal),
-          runtime,
-          log,
-        );
-        return this.delivery.serve(ticket.call, client, reply);
+      case undefined:
+        return this.lead(context, message, sink, ticket);
     }
+  }
+
+  private async lead(
+    context: RequestContext,
+    message: MessageRequest,
+    sink: ReplySink,
+    ticket: Extract<DedupTicket, { role: 'leader' }> | undefined,
+  ): Promise<void> {
+    const readers: CallSink[] = ticket ? [sink, ticket.lease] : [sink];
+    const lifetime = new CallLifetime(ticket?.lease, ticket?.orphanGraceMs ?? 0);
+    sink.onGone(() => lifetime.clientLeft());
+    const runtime = context.runtime;
+    let plan: AttemptPlan | undefined;
+    try {
+      plan = await this.executor.plan(message, runtime);
+      const delivery = await this.executor.open(message, plan, runtime, lifetime.signal);
+      await this.deliver(context, message, plan, delivery, readers, lifetime.signal);
+    } catch (error) {
+      if (error instanceof NoRouteError) context.modelLabel = 'unrouted';
+      startAll(readers, this.errorHead(error, context));
+      endAll(readers, { failed: true });
+    } finally {
+      lifetime.finish();
+      context.fields.attempts = plan?.attempts ?? 0;
+      if (plan && plan.failures.length > 0) context.fields.failed_providers = plan.failures.map((f) => f.provider);
+    }
+  }
+
+  private async deliver(
+    context: RequestContext,
+    message: MessageRequest,
+    plan: AttemptPlan,
+    delivery: Delivery,
+    readers: readonly CallSink[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const provider = delivery.attempt.provider.name;
+    const headers = responseHeaders(delivery.attempt);
+    switch (delivery.kind) {
+      case 'upstream-error':
+        startAll(readers, { kind: 'error', status: delivery.status, headers, body: delivery.body });
+        endAll(readers, { failed: true });
+        return;
+      case 'message':
+        startAll(readers, { kind: 'message', status: delivery.attempt.status, headers, body: delivery.body });
+        endAll(readers, { failed: false });
+        this.account(context, provider, message.model, delivery.usage);
+        return;
+      case 'stream': {
+        startAll(readers, { kind: 'stream', status: delivery.attempt.status, headers });
+        const runtime = context.runtime;
+        const outcome = await pumpStream(delivery, readers, {
+          provider,
+          patterns: runtime.config.settings.unhealthyResponseBodyPatterns,
+          signal,
+          scrub: (text) => runtime.scrubber.scrub(text),
+        });
+        if (outcome.failure) {
+          const failure = this.recorder.failed(
+            plan,
+            delivery.attempt.planned,
+            outcome.failure,
+            runtime,
+            message,
+            'mid-stream',
+          );
+          context.fields.error = `mid-stream failure: ${failure.message}`;
+        } else if (!outcome.cancelled) {
+          this.recorder.succeeded(delivery.attempt.planned, message.sessionId, runtime);
+        }
+        endAll(readers, outcome.end);
+        this.account(context, provider, message.model, delivery.usage);
+        return;
+      }
+    }
+  }
+
+  private account(context: RequestContext, provider: string, model: string, usage: TokenUsage): void {
+    context.fields.tokens = usage;
+    this.metrics.countTokens(provider, model, context.clientName, usage);
+  }
+
+  private errorHead(error: unknown, context: RequestContext): CallHead {
+    if (error instanceof ClientGoneError) {
+      return { kind: 'error', status: 499, headers: {}, body: JSON.stringify(errorBody('api_error', error.message)) };
+    }
+    const known = error instanceof GatewayError ? error : GatewayError.internal(context.id, error);
+    if (known.status >= 500 && known.cause !== undefined) logUnexpected(this.logger, context.id, known);
+    context.fields.error = known.message;
+    return {
+      kind: 'error',
+      status: known.status,
+      headers: { ...known.headers },
+      body: JSON.stringify(known.body(context.id)),
+    };
   }
 }
 
-function dedupKind(ticket: DedupTicket | undefined): ClientContext['dedup'] {
+function startAll(readers: readonly CallSink[], head: CallHead): void {
+  for (const reader of readers) reader.start(head);
+}
+
+function endAll(readers: readonly CallSink[], outcome: CallEnd): void {
+  for (const reader of readers) reader.end(outcome);
+}
+
+function dedupKind(ticket: DedupTicket | undefined): 'inflight' | 'cache' | undefined {
   if (ticket?.role === 'follower') return 'inflight';
   if (ticket?.role === 'replay') return 'cache';
   return undefined;
+}
+
+function responseHeaders(attempt: AnsweringAttempt): Record<string, string> {
+  const headers: Record<string, string> = { 'x-provider-used': attempt.provider.name };
+  copyPassedThrough(attempt.headers, headers);
+  return headers;
+}
+
+function copyPassedThrough(from: IncomingHttpHeaders, to: Record<string, string>): void {
+  for (const [name, value] of Object.entries(from)) {
+    if (value !== undefined && PASSED_THROUGH_HEADERS.test(name))
+      to[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
 }

@@ -22,7 +22,7 @@ export class SseEventScanner {
     while (boundary !== -1) {
       const block = this.tail.slice(0, boundary);
       this.tail = this.tail.slice(boundary + 2);
-      const event = parseBlock(block);
+      const event = parseSseBlock(block);
       if (event) events.push(event);
       boundary = this.tail.indexOf('\n\n');
     }
@@ -33,12 +33,13 @@ export class SseEventScanner {
   flush(): SseEvent[] {
     const rest = this.tail + this.decoder.decode();
     this.tail = '';
-    const event = rest.trim() ? parseBlock(rest) : undefined;
+    const event = rest.trim() ? parseSseBlock(rest) : undefined;
     return event ? [event] : [];
   }
 }
 
-function parseBlock(block: string): SseEvent | undefined {
+/** One event's lines (without the blank line that ends it). */
+export function parseSseBlock(block: string): SseEvent | undefined {
   let name: string | undefined;
   const data: string[] = [];
   for (const line of block.split('\n')) {

@@ -1,6 +1,7 @@
+import { statusForErrorType } from '../common/error-table';
 import type { SseChunk } from '../providers/provider-adapter';
 import { type AttemptFailure, isAbortError, networkFailure } from '../providers/upstream-failure';
-import { type SseEvent, SseEventScanner } from './sse';
+import { SseWatcher, type WatchedEvent } from './sse-watch';
 import { applyStreamEventUsage, emptyUsage, type TokenUsage } from './token-usage';
 
 export interface OpenedStream {
@@ -8,7 +9,7 @@ export interface OpenedStream {
   /** What arrived before the first content event, not yet sent to the client. */
   readonly held: SseChunk[];
   readonly rest: AsyncIterator<SseChunk>;
-  readonly scanner: SseEventScanner;
+  readonly watcher: SseWatcher;
   readonly usage: TokenUsage;
   /** message_stop was already among the held events (a short answer can arrive in one read). */
   readonly stopped: boolean;
@@ -26,6 +27,15 @@ export class ClientGoneError extends Error {
   }
 }
 
+/** The events whose data the gateway reads; every other event is relayed as bytes, never decoded. */
+export const DECODED_EVENTS: ReadonlySet<string> = new Set([
+  'message_start',
+  'message_delta',
+  'message_stop',
+  'content_block_start',
+  'content_block_stop',
+  'error',
+]);
 const EVENTS_BEFORE_CONTENT = new Set(['message_start', 'ping']);
 /** Past this much held data the stream is committed anyway: the gate must never turn into buffering. */
 const MAX_HELD_BYTES = 256 * 1024;
@@ -40,7 +50,7 @@ export async function openStreamGate(
   patterns: readonly RegExp[],
 ): Promise<OpenedStream | GateFailure> {
   const rest = iterable[Symbol.asyncIterator]();
-  const scanner = new SseEventScanner();
+  const watcher = new SseWatcher(DECODED_EVENTS);
   const usage = emptyUsage();
   const held: SseChunk[] = [];
   let heldBytes = 0;
@@ -66,7 +76,7 @@ export async function openStreamGate(
     }
     held.push(next.value);
     heldBytes += next.value.length;
-    for (const event of scanner.push(next.value)) {
+    for (const event of watcher.push(next.value)) {
       applyStreamEventUsage(usage, event.type, event.data);
       if (event.type === 'error') {
         void rest.return?.();
@@ -75,39 +85,28 @@ export async function openStreamGate(
       if (event.type === 'message_stop') stopped = true;
       if (!EVENTS_BEFORE_CONTENT.has(event.type)) committed = true;
     }
-    if (committed || heldBytes > MAX_HELD_BYTES) return { ok: true, held, rest, scanner, usage, stopped };
+    if (committed || heldBytes > MAX_HELD_BYTES) return { ok: true, held, rest, watcher, usage, stopped };
   }
 }
 
-const STATUS_BY_ERROR_TYPE: Readonly<Record<string, number>> = {
-  overloaded_error: 529,
-  rate_limit_error: 429,
-  api_error: 500,
-  timeout_error: 504,
-  authentication_error: 401,
-  permission_error: 403,
-  billing_error: 402,
-  not_found_error: 404,
-  invalid_request_error: 400,
-  request_too_large: 413,
-};
-
 /** An SSE `error` event as an attempt failure, named like the HTTP error it stands for. */
-export function streamErrorFailure(event: SseEvent, patterns: readonly RegExp[]): AttemptFailure {
+export function streamErrorFailure(event: WatchedEvent, patterns: readonly RegExp[]): AttemptFailure {
+  const data = event.data ?? '';
   let type = 'api_error';
   let message = '';
   try {
-    const parsed = JSON.parse(event.data) as { error?: { type?: unknown; message?: unknown } };
+    const parsed = JSON.parse(data) as { error?: { type?: unknown; message?: unknown } };
     if (typeof parsed.error?.type === 'string') type = parsed.error.type;
     if (typeof parsed.error?.message === 'string') message = parsed.error.message;
   } catch {
-    message = event.data.slice(0, 200);
+    message = data.slice(0, 200);
   }
-  const pattern = patterns.find((p) => p.test(event.data));
+  const pattern = patterns.find((p) => p.test(data));
   return {
     outcome: 'stream_error_event',
     message: `stream error event ${type}${message ? `: ${message}` : ''}${pattern ? ` (matched "${pattern.source}")` : ''}`,
     countsAgainstHealth: true,
-    status: STATUS_BY_ERROR_TYPE[type] ?? 500,
+    status: statusForErrorType(type),
+    errorType: type,
   };
 }

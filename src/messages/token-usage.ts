@@ -26,8 +26,8 @@ export function applyUsage(target: TokenUsage, usage: AnthropicUsageFields | nul
 }
 
 /** Reads usage from a `message_start` or `message_delta` event's data. */
-export function applyStreamEventUsage(target: TokenUsage, type: string, data: string): void {
-  if (type !== 'message_start' && type !== 'message_delta') return;
+export function applyStreamEventUsage(target: TokenUsage, type: string, data: string | undefined): void {
+  if ((type !== 'message_start' && type !== 'message_delta') || data === undefined) return;
   try {
     const parsed = JSON.parse(data) as { usage?: AnthropicUsageFields; message?: { usage?: AnthropicUsageFields } };
     applyUsage(target, type === 'message_start' ? parsed.message?.usage : parsed.usage);

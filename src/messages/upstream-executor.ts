@@ -1,11 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../common/gateway-error';
 import type { ProviderConfig } from '../config/gateway-config';
-import { MetricsService } from '../metrics/metrics.service';
-import { AdapterRegistry } from '../providers/adapter-registry';
 import type { GatewayRuntime } from '../config/gateway-runtime';
+import { AdapterRegistry } from '../providers/adapter-registry';
 import type { PreparedCall } from '../providers/provider-adapter';
 import { ProvidersService } from '../providers/providers.service';
 import {
@@ -19,13 +18,17 @@ import {
 } from '../providers/upstream-failure';
 import { credentialFor } from '../providers/upstream-headers';
 import type { PlannedAttempt } from '../routing/candidate-selector';
+import { HealthStore } from '../state/health.store';
+import { AttemptPlan } from './attempt-plan';
+import { AttemptRecorder } from './attempt-recorder';
+import { ConversionInputError } from '../conversion/conversion-input.error';
 import type { MessageRequest } from './message-request';
 import { ClientGoneError, type OpenedStream, openStreamGate } from './stream-gate';
 import { applyUsage, emptyUsage, type TokenUsage } from './token-usage';
 
 export interface AnsweringAttempt {
+  readonly planned: PlannedAttempt;
   readonly provider: ProviderConfig;
-  readonly route: string;
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
 }
@@ -41,14 +44,16 @@ export type Delivery =
       readonly body: string;
     };
 
-export interface ExecutionTrail {
-  attempts: number;
-  readonly failures: { provider: string; failure: AttemptFailure }[];
-}
-
 type AttemptResult = Delivery | { readonly kind: 'failed'; readonly failure: AttemptFailure };
 
 const ERROR_BODY_LIMIT = 64 * 1024;
+
+/** No route knows the model: a 404 whose model label stays fixed, so callers cannot mint series with names. */
+export class NoRouteError extends GatewayError {
+  constructor(model: string, patterns: readonly string[]) {
+    super(404, 'not_found_error', `model: no route for '${model}'. Routed models and patterns: ${patterns.join(', ')}`);
+  }
+}
 
 /**
  * Tries a request on its candidates in order, inside the one client request: connection errors, timeouts, failover
@@ -56,67 +61,72 @@ const ERROR_BODY_LIMIT = 64 * 1024;
  */
 @Injectable()
 export class UpstreamExecutor {
-  private readonly logger = new Logger('Upstream');
-
   constructor(
     private readonly providers: ProvidersService,
     private readonly adapters: AdapterRegistry,
-    private readonly metrics: MetricsService,
+    private readonly health: HealthStore,
+    private readonly recorder: AttemptRecorder,
   ) {}
 
-  async execute(request: MessageRequest, runtime: GatewayRuntime, trail: ExecutionTrail): Promise<Delivery> {
-    const plan = this.providers.plan(request.model, request.sessionId);
-    if (plan.route === null) {
-      throw new GatewayError(
-        404,
-        'not_found_error',
-        `model: no route for '${request.model}'. Routed models and patterns: ${runtime.routes.patterns.join(', ')}`,
+  /** The candidates for the request under the config it started with; 404 when no route knows the model. */
+  async plan(request: MessageRequest, runtime: GatewayRuntime): Promise<AttemptPlan> {
+    const selection = await this.providers.plan(runtime, request.model, request.sessionId);
+    if (selection.route === null) {
+      throw new NoRouteError(request.model, runtime.routes.patterns);
+    }
+    if (selection.attempts.length === 0) {
+      const reasons = selection.verdicts.map((v) => `${v.provider}: ${v.reason}`);
+      throw allFailed(
+        request.model,
+        reasons,
+        runtime,
+        this.earliestRecovery(selection.verdicts.map((v) => v.provider)),
       );
     }
-    if (plan.attempts.length === 0) {
-      const reasons = plan.verdicts.map((v) => `${v.provider}: ${v.reason}`);
-      throw allFailed(request.model, reasons, runtime, this.earliestRecovery(plan.verdicts.map((v) => v.provider)));
-    }
-    let previous: string | undefined;
-    for (const attempt of plan.attempts) {
-      if (previous !== undefined) this.metrics.failovers.labels(previous, attempt.provider.name).inc();
-      trail.attempts += 1;
-      const result = await this.attempt(request, runtime, attempt);
+    return new AttemptPlan(selection);
+  }
+
+  /** Opens the plan's next candidates until one answers; throws when none is left. */
+  async open(
+    request: MessageRequest,
+    plan: AttemptPlan,
+    runtime: GatewayRuntime,
+    signal: AbortSignal,
+  ): Promise<Delivery> {
+    let previous = plan.current;
+    for (let attempt = plan.next(); attempt !== undefined; attempt = plan.next()) {
+      if (previous !== undefined) this.recorder.failedOver(previous, attempt);
+      const result = await this.attempt(request, runtime, attempt, signal);
       if (result.kind !== 'failed') {
-        // A stream is a success only once it has ended well; the runner records that (or the failure) at its end.
-        if (result.kind !== 'stream') {
-          this.providers.recordSuccess(attempt.provider.name, attempt.route, request.sessionId, runtime.config);
-        }
+        // A stream is a success only once it has ended well; the caller records that (or the failure) at its end.
+        if (result.kind !== 'stream') this.recorder.succeeded(attempt, request.sessionId, runtime);
         return result;
       }
-      const failure = { ...result.failure, message: runtime.scrubber.scrub(result.failure.message) };
-      trail.failures.push({ provider: attempt.provider.name, failure });
-      this.providers.recordFailure(attempt.provider.name, failure, runtime.config);
-      this.logger.warn(
-        `[${request.requestId}] ${attempt.provider.name} failed for ${request.model}: ${failure.message}`,
-      );
-      previous = attempt.provider.name;
+      this.recorder.failed(plan, attempt, result.failure, runtime, request);
+      previous = attempt;
     }
-    const reasons = trail.failures.map(({ provider, failure }) => `${provider}: ${failure.message}`);
-    if (trail.failures.every(({ failure }) => failure.outcome === 'no_credential')) {
+    const reasons = plan.failures.map(({ provider, failure }) => `${provider}: ${failure.message}`);
+    if (plan.failures.every(({ failure }) => failure.outcome === 'no_credential')) {
       throw new GatewayError(
         401,
         'authentication_error',
         `No credential to send upstream for model '${request.model}': ${reasons.join('; ')}`,
       );
     }
-    throw allFailed(request.model, reasons, runtime, this.earliestRecovery(plan.attempts.map((a) => a.provider.name)));
+    const tried = plan.selection.attempts.map((a) => a.provider.name);
+    throw allFailed(request.model, reasons, runtime, this.earliestRecovery(tried));
   }
 
   private async attempt(
     request: MessageRequest,
     runtime: GatewayRuntime,
     planned: PlannedAttempt,
+    signal: AbortSignal,
   ): Promise<AttemptResult> {
     const { provider } = planned;
     const credential = credentialFor(provider, request.headers, request.clientKey);
     if (!credential) return failed(noCredential(provider));
-    const call = prepareOrRefuse(() =>
+    const call = prepareOrRefuse(request.requestId, () =>
       this.adapters
         .for(provider)
         .prepareMessages({ request, provider, upstreamModel: planned.upstreamModel, credential }),
@@ -130,24 +140,24 @@ export class UpstreamExecutor {
         method: 'POST',
         headers: call.headers,
         body: call.body,
-        signal: request.signal,
+        signal,
         headersTimeout: settings.timeouts.firstByteMs,
         bodyTimeout: settings.timeouts.idleMs,
       });
     } catch (error) {
-      if (isAbortError(error) || request.signal.aborted) throw new ClientGoneError();
+      if (isAbortError(error) || signal.aborted) throw new ClientGoneError();
       return failed(networkFailure(error));
     }
     const attempt: AnsweringAttempt = {
+      planned,
       provider,
-      route: planned.route,
       status: response.statusCode,
       headers: response.headers,
     };
     const patterns = settings.unhealthyResponseBodyPatterns;
     const verdict = judgeStatus(response.statusCode, settings);
     if (verdict !== 'success') {
-      const text = await readLimited(response.body, ERROR_BODY_LIMIT, request.signal);
+      const text = await readLimited(response.body, ERROR_BODY_LIMIT, signal);
       const pattern = matchesBodyPattern(text, patterns);
       if (verdict === 'client_fault' && !pattern) {
         const translated = call.translateError(response.statusCode, text);
@@ -162,7 +172,7 @@ export class UpstreamExecutor {
     }
     return request.stream
       ? this.openStream(call, response, attempt, patterns)
-      : this.readMessage(call, response, attempt, patterns, request.signal);
+      : this.readMessage(call, response, attempt, patterns, signal);
   }
 
   private async openStream(
@@ -220,30 +230,33 @@ export class UpstreamExecutor {
     const translated = call.translateMessage(text, parsed);
     const usage = emptyUsage();
     applyUsage(usage, translated.usage as Parameters<typeof applyUsage>[1]);
-    const body = translated.body;
-    return { kind: 'message', attempt, body, usage };
+    return { kind: 'message', attempt, body: translated.body, usage };
   }
 
   private earliestRecovery(providers: readonly string[]): number | undefined {
     const untils = providers
-      .map((name) => this.providers.health.snapshot(name).cooldownUntil)
+      .map((name) => this.health.snapshot(name).cooldownUntil)
       .filter((until): until is number => until !== null);
     return untils.length > 0 ? Math.min(...untils) : undefined;
   }
 }
 
 /**
- * The body is only checked at its top level on the way in; a conversion that needs the rest (OpenAI providers) finds
- * malformed or wrongly shaped content here, which is the client's fault, not the provider's.
+ * Content that only a conversion reads (OpenAI providers) and finds wrongly shaped is the client's fault: a 400.
+ * Anything else a conversion throws is a bug in the gateway: a 500 that keeps the failure as its cause.
  */
-function prepareOrRefuse(prepare: () => PreparedCall): PreparedCall {
+function prepareOrRefuse(requestId: string, prepare: () => PreparedCall): PreparedCall {
   try {
     return prepare();
   } catch (error) {
-    if (error instanceof SyntaxError || error instanceof TypeError) {
-      throw GatewayError.invalidRequest(`The request body could not be read: ${error.message}`);
+    if (error instanceof ConversionInputError) {
+      throw GatewayError.invalidRequest(`The request body could not be converted: ${error.message}`, error);
     }
-    throw error;
+    if (error instanceof GatewayError) throw error;
+    // The body is checked only at its top level on the way in; the rest is parsed when a conversion needs it.
+    if (error instanceof SyntaxError)
+      throw GatewayError.invalidRequest(`The request body is not valid JSON: ${error.message}`, error);
+    throw GatewayError.internal(requestId, error);
   }
 }
 

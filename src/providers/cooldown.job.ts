@@ -8,7 +8,7 @@ export class CooldownJob {
   constructor(private readonly providers: ProvidersService) {}
 
   @Interval('provider-cooldowns', 1000)
-  expire(): void {
-    this.providers.expireCooldowns();
+  async expire(): Promise<void> {
+    await this.providers.expireCooldowns();
   }
 }

@@ -2,6 +2,7 @@ import type { AnthropicRequest } from '../conversion/anthropic.types';
 import { toOpenAiRequest } from '../conversion/anthropic-to-openai.request';
 import { toAnthropicError } from '../conversion/openai-error.mapping';
 import { OpenAiStreamTranslator } from '../conversion/openai-stream.translator';
+import { checkConvertibleShape } from '../conversion/request-shape';
 import { type ResponseContext, toAnthropicMessage } from '../conversion/openai-to-anthropic.response';
 import type { OpenAiChatCompletion } from '../conversion/openai.types';
 import { estimateInputTokens } from '../messages/token-counter';
@@ -16,6 +17,7 @@ import type { Credential } from './upstream-headers';
 export class OpenAiAdapter implements ProviderAdapter {
   prepareMessages(input: AttemptInput): PreparedCall {
     const { request, provider } = input;
+    checkConvertibleShape(request.body.json);
     const { request: chat, toolNames } = toOpenAiRequest(request.body.json as unknown as AnthropicRequest, {
       model: input.upstreamModel,
       maxTokensField: provider.openai.maxTokensField,

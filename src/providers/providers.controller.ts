@@ -67,9 +67,9 @@ export class ProvidersController {
   }
 
   @Get('route')
-  route(@Query('model') model?: string) {
+  async route(@Query('model') model?: string) {
     if (!model) throw new BadRequestException('Give the model to route: /providers/route?model=NAME');
-    const plan = this.providers.plan(model, undefined, true);
+    const plan = await this.providers.plan(this.providers.runtime, model, undefined, true);
     return {
       model,
       route: plan.route,

@@ -5,9 +5,8 @@ import type { GatewayRuntime } from '../config/gateway-runtime';
 import { inertSettings } from '../config/inert-settings';
 import { MetricsService } from '../metrics/metrics.service';
 import { CandidateSelector, type SelectionPlan } from '../routing/candidate-selector';
-import { ProviderHealth } from '../routing/provider-health';
-import { SelectionState } from '../routing/selection-state';
-import type { AttemptFailure } from './upstream-failure';
+import { HealthStore } from '../state/health.store';
+import { SelectionStore } from '../state/selection.store';
 import { UpstreamDispatchers } from './upstream-dispatchers';
 
 export interface ReloadSummary {
@@ -22,19 +21,20 @@ export interface ReloadSummary {
   readonly warnings: string[];
 }
 
-/** Owns the current config snapshot and the state that outlives reloads: provider health, stickiness, pools. */
+/** Owns the config in force and what is built from it: the upstream pools and the candidate selector. */
 @Injectable()
 export class ProvidersService implements OnApplicationShutdown {
   private readonly logger = new Logger('Providers');
-  readonly health = new ProviderHealth();
-  readonly selection = new SelectionState();
-  readonly selector = new CandidateSelector(this.health, this.selection);
+  readonly selector: CandidateSelector;
   readonly dispatchers = new UpstreamDispatchers();
 
   constructor(
     private readonly active: ActiveConfig,
     private readonly metrics: MetricsService,
+    readonly health: HealthStore,
+    private readonly selection: SelectionStore,
   ) {
+    this.selector = new CandidateSelector(health, selection);
     this.apply(active.runtime.config);
   }
 
@@ -69,45 +69,24 @@ export class ProvidersService implements OnApplicationShutdown {
     return summary;
   }
 
-  plan(model: string, sessionId?: string, dryRun = false): SelectionPlan {
-    return this.selector.plan(this.runtime.routes, this.runtime.config.settings, { model, sessionId, dryRun });
-  }
-
-  recordSuccess(provider: string, route: string, sessionId: string | undefined, config: GatewayConfig): void {
-    if (!this.isCurrent(provider)) return;
-    const wasUnhealthy = !this.health.isUsable(provider);
-    this.health.recordSuccess(provider, config.settings);
-    this.selector.recordSuccess(route, sessionId, provider, config.settings);
-    this.metrics.upstreamAttempts.labels(provider, 'success').inc();
-    if (wasUnhealthy || this.health.isUsable(provider)) this.metrics.providerHealthy.labels(provider).set(1);
-  }
-
-  recordFailure(provider: string, failure: AttemptFailure, config: GatewayConfig): void {
-    this.metrics.upstreamAttempts.labels(provider, failure.outcome).inc();
-    if (!this.isCurrent(provider)) return;
-    if (!failure.countsAgainstHealth) return;
-    const outcome = this.health.recordFailure(provider, failure.message, config.settings, failure.retryAfterMs);
-    if (outcome.enteredCooldown) {
-      this.metrics.providerHealthy.labels(provider).set(0);
-      this.logger.warn(
-        `Provider ${provider} is cooling down until ${new Date(outcome.cooldownUntil).toISOString()}: ${failure.message}`,
-      );
-    }
+  /** The candidates for a model under the given config snapshot (the one the request started with). */
+  plan(runtime: GatewayRuntime, model: string, sessionId?: string, dryRun = false): Promise<SelectionPlan> {
+    return this.selector.plan(runtime.routes, runtime.config.settings, { model, sessionId, dryRun });
   }
 
   /** Called by the scheduled job: ends cooldowns that ran out and trims old sticky entries. */
-  expireCooldowns(): string[] {
-    const recovered = this.health.expireCooldowns();
+  async expireCooldowns(): Promise<string[]> {
+    const recovered = await this.health.expireCooldowns();
     for (const name of recovered) {
       this.metrics.providerHealthy.labels(name).set(1);
       this.logger.log(`Provider ${name} is back from cooldown`);
     }
-    this.selection.sweep(Math.max(this.runtime.config.settings.stickyProviderSeconds, 1) * 1000);
+    await this.selection.sweep(Math.max(this.runtime.config.settings.stickyProviderSeconds, 1) * 1000);
     return recovered;
   }
 
   /** Health is kept only for providers in the config in force; a request still on an older config may name others. */
-  private isCurrent(provider: string): boolean {
+  isCurrent(provider: string): boolean {
     return this.runtime.config.providers.some((p) => p.name === provider);
   }
 
@@ -122,7 +101,7 @@ export class ProvidersService implements OnApplicationShutdown {
 
   private apply(config: GatewayConfig): void {
     this.dispatchers.apply(config.providers, config.settings.timeouts);
-    this.health.retainOnly(new Set(config.providers.map((p) => p.name)));
+    void this.health.retainOnly(new Set(config.providers.map((p) => p.name)));
     for (const provider of config.providers) {
       this.metrics.providerHealthy.labels(provider.name).set(this.health.isUsable(provider.name) ? 1 : 0);
     }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { networkOutcomeFor } from '../common/error-table';
 import type { Settings } from '../config/gateway-config';
 
 /** Why one upstream attempt failed; `outcome` is the metric label, `message` what a person reads. */
@@ -10,6 +11,8 @@ export interface AttemptFailure {
   readonly countsAgainstHealth: boolean;
   /** HTTP status that best describes the failure, for errors after a stream started. */
   readonly status: number;
+  /** The Anthropic error type the upstream itself named (an SSE `error` event), when it named one. */
+  readonly errorType?: string;
 }
 
 const FAILOVER_STATUSES = new Set([401, 402, 403, 404, 408, 409, 429, 529]);
@@ -67,26 +70,9 @@ export function httpFailure(
   };
 }
 
-const NETWORK_OUTCOMES: Readonly<Record<string, { outcome: string; text: string; status: number }>> = {
-  UND_ERR_CONNECT_TIMEOUT: { outcome: 'connect_timeout', text: 'timed out connecting', status: 504 },
-  UND_ERR_HEADERS_TIMEOUT: { outcome: 'first_byte_timeout', text: 'timed out waiting for the response', status: 504 },
-  UND_ERR_BODY_TIMEOUT: { outcome: 'idle_timeout', text: 'the response went silent for too long', status: 504 },
-  UND_ERR_SOCKET: { outcome: 'connection_reset', text: 'the connection was closed by the upstream', status: 502 },
-  ECONNRESET: { outcome: 'connection_reset', text: 'the connection was reset', status: 502 },
-  EPIPE: { outcome: 'connection_reset', text: 'the connection was reset', status: 502 },
-  ECONNREFUSED: { outcome: 'connect_error', text: 'connection refused', status: 502 },
-  ENOTFOUND: { outcome: 'connect_error', text: 'host not found', status: 502 },
-  EAI_AGAIN: { outcome: 'connect_error', text: 'host lookup failed', status: 502 },
-  EHOSTUNREACH: { outcome: 'connect_error', text: 'host unreachable', status: 502 },
-  ENETUNREACH: { outcome: 'connect_error', text: 'network unreachable', status: 502 },
-  ETIMEDOUT: { outcome: 'connect_timeout', text: 'timed out connecting', status: 504 },
-  UND_ERR_PRX_TLS: { outcome: 'proxy_error', text: 'TLS to the proxy failed', status: 502 },
-  UND_ERR_SOCKS5: { outcome: 'proxy_error', text: 'the SOCKS proxy failed', status: 502 },
-};
-
 export function networkFailure(error: unknown): AttemptFailure {
   const code = errorCode(error);
-  const known = code ? NETWORK_OUTCOMES[code] : undefined;
+  const known = networkOutcomeFor(code);
   if (known) {
     return {
       outcome: known.outcome,

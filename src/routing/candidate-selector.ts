@@ -1,7 +1,7 @@
 import type { ProviderConfig, Settings } from '../config/gateway-config';
-import type { ProviderHealth } from './provider-health';
+import type { HealthStore } from '../state/health.store';
+import type { SelectionStore } from '../state/selection.store';
 import type { CompiledRoute, RouteCandidate, RouteTable } from './route-table';
-import type { SelectionState } from './selection-state';
 
 export interface SelectionRequest {
   readonly model: string;
@@ -43,12 +43,12 @@ type SelectionSettings = Pick<Settings, 'selectionStrategy' | 'stickyProviderSec
  */
 export class CandidateSelector {
   constructor(
-    private readonly health: ProviderHealth,
-    private readonly state: SelectionState,
+    private readonly health: HealthStore,
+    private readonly state: SelectionStore,
     private readonly random: () => number = Math.random,
   ) {}
 
-  plan(table: RouteTable, settings: SelectionSettings, request: SelectionRequest): SelectionPlan {
+  async plan(table: RouteTable, settings: SelectionSettings, request: SelectionRequest): Promise<SelectionPlan> {
     const routes = table.matching(request.model);
     const verdicts: CandidateVerdict[] = [];
     let chosen: { route: CompiledRoute; usable: RouteCandidate[] } | undefined;
@@ -70,7 +70,7 @@ export class CandidateSelector {
       if (!chosen && usable.length > 0) chosen = { route, usable };
     }
     if (!chosen) return { route: routes[0]?.pattern ?? null, attempts: [], verdicts };
-    const ordered = this.order(chosen.route.pattern, chosen.usable, settings, request);
+    const ordered = await this.order(chosen.route.pattern, chosen.usable, settings, request);
     return {
       route: chosen.route.pattern,
       attempts: ordered.map((candidate) => ({
@@ -83,9 +83,14 @@ export class CandidateSelector {
   }
 
   /** Remembers the provider that answered, for sticky_provider_duration. */
-  recordSuccess(route: string, sessionId: string | undefined, provider: string, settings: SelectionSettings): void {
+  async recordSuccess(
+    route: string,
+    sessionId: string | undefined,
+    provider: string,
+    settings: SelectionSettings,
+  ): Promise<void> {
     const key = stickyKey(route, sessionId, settings.selectionStrategy);
-    if (settings.stickyProviderSeconds > 0 && key !== undefined) this.state.stick(key, provider);
+    if (settings.stickyProviderSeconds > 0 && key !== undefined) await this.state.stick(key, provider);
   }
 
   private ineligibility(candidate: RouteCandidate): string | undefined {
@@ -102,34 +107,34 @@ export class CandidateSelector {
     return candidate.model === 'passthrough' ? requested : candidate.model;
   }
 
-  private order(
+  private async order(
     route: string,
     usable: RouteCandidate[],
     settings: SelectionSettings,
     request: SelectionRequest,
-  ): RouteCandidate[] {
-    const head = this.pickHead(route, usable, settings.selectionStrategy, request.dryRun === true);
+  ): Promise<RouteCandidate[]> {
+    const head = await this.pickHead(route, usable, settings.selectionStrategy, request.dryRun === true);
     const ordered = head ? [head, ...usable.filter((c) => c !== head)] : usable;
     const key = stickyKey(route, request.sessionId, settings.selectionStrategy);
     const sticky =
       key !== undefined && settings.stickyProviderSeconds > 0
-        ? this.state.stickyProvider(key, settings.stickyProviderSeconds * 1000)
+        ? await this.state.stickyChoice(key, settings.stickyProviderSeconds * 1000)
         : undefined;
     const pinned = sticky !== undefined ? ordered.find((c) => c.provider.name === sticky) : undefined;
     return pinned ? [pinned, ...ordered.filter((c) => c !== pinned)] : ordered;
   }
 
-  private pickHead(
+  private async pickHead(
     route: string,
     usable: RouteCandidate[],
     strategy: SelectionSettings['selectionStrategy'],
     dryRun: boolean,
-  ): RouteCandidate | undefined {
+  ): Promise<RouteCandidate | undefined> {
     switch (strategy) {
       case 'priority':
         return undefined;
       case 'round_robin':
-        return usable[(dryRun ? this.state.peekTurn(route) : this.state.nextTurn(route)) % usable.length];
+        return usable[(await (dryRun ? this.state.peekTurn(route) : this.state.nextTurn(route))) % usable.length];
       case 'random':
         return usable[Math.floor(this.random() * usable.length)];
       case 'weighted': {

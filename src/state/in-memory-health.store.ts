@@ -1,13 +1,4 @@
-import type { Settings } from '../config/gateway-config';
-
-export interface ProviderHealthSnapshot {
-  readonly healthy: boolean;
-  readonly failureCount: number;
-  readonly cooldownUntil: number | null;
-  readonly lastError: string | null;
-  readonly lastFailureAt: number | null;
-  readonly lastSuccessAt: number | null;
-}
+import { type FailureOutcome, type HealthSettings, HealthStore, type ProviderHealthSnapshot } from './health.store';
 
 interface HealthState {
   failureCount: number;
@@ -17,32 +8,20 @@ interface HealthState {
   lastSuccessAt: number | null;
 }
 
-export type HealthSettings = Pick<
-  Settings,
-  'unhealthyThreshold' | 'failureCooldownSeconds' | 'unhealthyResetOnSuccess' | 'unhealthyResetTimeoutSeconds'
->;
-
-export interface FailureOutcome {
-  readonly enteredCooldown: boolean;
-  readonly cooldownUntil: number;
-}
-
-/**
- * Circuit-breaker state per provider, keyed by provider name so that it survives a config reload.
- * Failures in a row reaching the threshold start a cooldown; an upstream `retry-after` sets a cooldown of at least
- * that long straight away, because the provider has said when it will take requests again.
- */
-export class ProviderHealth {
+/** Provider health for one process. */
+export class InMemoryHealthStore extends HealthStore {
   private readonly states = new Map<string, HealthState>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {
+    super();
+  }
 
   isUsable(name: string): boolean {
     const state = this.states.get(name);
     return !state || state.cooldownUntil <= this.now();
   }
 
-  recordFailure(name: string, error: string, settings: HealthSettings, retryAfterMs?: number): FailureOutcome {
+  recordFailure(name: string, error: string, settings: HealthSettings, retryAfterMs?: number): Promise<FailureOutcome> {
     const now = this.now();
     const state = this.stateOf(name);
     const resetTimeoutMs = settings.unhealthyResetTimeoutSeconds * 1000;
@@ -59,20 +38,20 @@ export class ProviderHealth {
     }
     if (retryAfterMs !== undefined && retryAfterMs > 0) until = Math.max(until, now + retryAfterMs);
     state.cooldownUntil = until;
-    return { enteredCooldown: !wasCooling && until > now, cooldownUntil: until };
+    return Promise.resolve({ enteredCooldown: !wasCooling && until > now, cooldownUntil: until });
   }
 
-  recordSuccess(name: string, settings: HealthSettings): void {
+  recordSuccess(name: string, settings: HealthSettings): Promise<void> {
     const state = this.stateOf(name);
     state.lastSuccessAt = this.now();
     if (settings.unhealthyResetOnSuccess) {
       state.failureCount = 0;
       state.cooldownUntil = 0;
     }
+    return Promise.resolve();
   }
 
-  /** Ends cooldowns that have run out; returns the providers that became usable again. */
-  expireCooldowns(): string[] {
+  expireCooldowns(): Promise<string[]> {
     const now = this.now();
     const recovered: string[] = [];
     for (const [name, state] of this.states) {
@@ -82,7 +61,7 @@ export class ProviderHealth {
         recovered.push(name);
       }
     }
-    return recovered;
+    return Promise.resolve(recovered);
   }
 
   snapshot(name: string): ProviderHealthSnapshot {
@@ -98,9 +77,9 @@ export class ProviderHealth {
     };
   }
 
-  /** Forgets providers that no longer exist after a reload. */
-  retainOnly(names: ReadonlySet<string>): void {
+  retainOnly(names: ReadonlySet<string>): Promise<void> {
     for (const name of this.states.keys()) if (!names.has(name)) this.states.delete(name);
+    return Promise.resolve();
   }
 
   private stateOf(name: string): HealthState {
