@@ -13,6 +13,14 @@ const config: Config = {
       testMatch: ['<rootDir>/src/**/*.spec.ts'],
     },
     {
+      displayName: 'middle',
+      testEnvironment: 'node',
+      transform,
+      rootDir: '.',
+      testMatch: ['<rootDir>/test/middle/**/*.spec.ts'],
+      testTimeout: 30_000,
+    },
+    {
       displayName: 'e2e',
       testEnvironment: 'node',
       transform,
