@@ -4,7 +4,12 @@ import type { AddressInfo } from 'node:net';
 /**
  * An in-process Anthropic stand-in that costs as little as possible: every answer is pre-built bytes. POST
  * .../v1/messages gets a JSON message, or (when the body says `"stream":true`) a realistic SSE sequence written as
- * separate writes with no delays between them.
+ * separate writes (one per event) with no delays between them.
+ *
+ * The answer has 10 text deltas, unless the request's model is `bench-deltas-<N>` (see longAnswerModel): then it has
+ * N, a long answer that measures the per-event path. The model picks it because every target forwards the model
+ * untouched (the bench's gateway config routes `*` with `model: passthrough`), whereas the gateway forwards only a
+ * fixed list of client headers.
  */
 export interface FakeUpstream {
   readonly url: string;
@@ -33,51 +38,17 @@ const STREAM_MARKER = Buffer.from('"stream":true');
 const STREAM_MARKER_SPACED = Buffer.from('"stream": true');
 const TAIL_BYTES = 64;
 
-function sse(type: string, payload: unknown): Buffer {
-  return Buffer.from(`event: ${type}\ndata: ${JSON.stringify(payload)}\n\n`, 'utf8');
+const LONG_MODEL_PREFIX = 'bench-deltas-';
+const LONG_MODEL_MARKER = Buffer.from(`"model":"${LONG_MODEL_PREFIX}`);
+const LONG_MODEL_MARKER_SPACED = Buffer.from(`"model": "${LONG_MODEL_PREFIX}`);
+/** Where the model is looked for: it is the first key of every bench body (and stays first if a gateway re-serialises). */
+const HEAD_BYTES = 256;
+const MAX_DELTAS = 1_000_000;
+
+/** The model name that asks this upstream for an answer with `deltas` text deltas. */
+export function longAnswerModel(deltas: number): string {
+  return `${LONG_MODEL_PREFIX}${deltas}`;
 }
-
-const SSE_EVENTS: Buffer[] = [
-  sse('message_start', {
-    type: 'message_start',
-    message: {
-      id: MESSAGE_ID,
-      type: 'message',
-      role: 'assistant',
-      model: MODEL,
-      content: [],
-      stop_reason: null,
-      stop_sequence: null,
-      usage: { ...INPUT_USAGE, output_tokens: 1, service_tier: 'standard' },
-    },
-  }),
-  sse('ping', { type: 'ping' }),
-  sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
-  ...TEXT_PIECES.map((text) =>
-    sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text } }),
-  ),
-  sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
-  sse('message_delta', {
-    type: 'message_delta',
-    delta: { stop_reason: 'end_turn', stop_sequence: null },
-    usage: { ...INPUT_USAGE, output_tokens: 24 },
-  }),
-  sse('message_stop', { type: 'message_stop' }),
-];
-
-const JSON_BODY = Buffer.from(
-  JSON.stringify({
-    id: MESSAGE_ID,
-    type: 'message',
-    role: 'assistant',
-    model: MODEL,
-    content: [{ type: 'text', text: TEXT_PIECES.join('') }],
-    stop_reason: 'end_turn',
-    stop_sequence: null,
-    usage: { ...INPUT_USAGE, output_tokens: 24, service_tier: 'standard' },
-  }),
-  'utf8',
-);
 
 const COMMON_HEADERS: [string, string][] = [
   ['request-id', 'req_011CBenchUpstreamRequestId'],
@@ -89,11 +60,6 @@ const COMMON_HEADERS: [string, string][] = [
   ['anthropic-ratelimit-tokens-remaining', '1999000'],
   ['anthropic-ratelimit-tokens-reset', '2030-01-01T00:00:00Z'],
 ];
-const JSON_HEADERS = [
-  ...COMMON_HEADERS,
-  ['content-type', 'application/json'],
-  ['content-length', String(JSON_BODY.length)],
-].flat();
 const SSE_HEADERS = [
   ...COMMON_HEADERS,
   ['content-type', 'text/event-stream; charset=utf-8'],
@@ -102,6 +68,83 @@ const SSE_HEADERS = [
 const NOT_FOUND = Buffer.from(
   '{"type":"error","error":{"type":"not_found_error","message":"bench upstream: unknown path"}}',
 );
+
+function sse(type: string, payload: unknown): Buffer {
+  return Buffer.from(`event: ${type}\ndata: ${JSON.stringify(payload)}\n\n`, 'utf8');
+}
+
+interface Answer {
+  /** The SSE events, one Buffer (and one write) each. */
+  readonly events: Buffer[];
+  readonly json: Buffer;
+  readonly jsonHeaders: string[];
+}
+
+/** The text of delta `i`: the 10 pieces of the default answer, over and over. */
+const piece = (i: number) => TEXT_PIECES[i % TEXT_PIECES.length]!;
+
+function buildAnswer(deltas: number): Answer {
+  const outputTokens = deltas === TEXT_PIECES.length ? 24 : Math.ceil(deltas * 1.6);
+  const events: Buffer[] = [
+    sse('message_start', {
+      type: 'message_start',
+      message: {
+        id: MESSAGE_ID,
+        type: 'message',
+        role: 'assistant',
+        model: MODEL,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { ...INPUT_USAGE, output_tokens: 1, service_tier: 'standard' },
+      },
+    }),
+    sse('ping', { type: 'ping' }),
+    sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }),
+  ];
+  for (let i = 0; i < deltas; i++) {
+    events.push(
+      sse('content_block_delta', {
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'text_delta', text: piece(i) },
+      }),
+    );
+  }
+  events.push(
+    sse('content_block_stop', { type: 'content_block_stop', index: 0 }),
+    sse('message_delta', {
+      type: 'message_delta',
+      delta: { stop_reason: 'end_turn', stop_sequence: null },
+      usage: { ...INPUT_USAGE, output_tokens: outputTokens },
+    }),
+    sse('message_stop', { type: 'message_stop' }),
+  );
+  const json = Buffer.from(
+    JSON.stringify({
+      id: MESSAGE_ID,
+      type: 'message',
+      role: 'assistant',
+      model: MODEL,
+      content: [{ type: 'text', text: Array.from({ length: deltas }, (_, i) => piece(i)).join('') }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { ...INPUT_USAGE, output_tokens: outputTokens, service_tier: 'standard' },
+    }),
+    'utf8',
+  );
+  const jsonHeaders = [
+    ...COMMON_HEADERS,
+    ['content-type', 'application/json'],
+    ['content-length', String(json.length)],
+  ].flat();
+  return { events, json, jsonHeaders };
+}
+
+/** Size of the SSE answer with `deltas` text deltas as this upstream sends it (to check a long answer arrived whole). */
+export function streamAnswerBytes(deltas: number): number {
+  return buildAnswer(deltas).events.reduce((sum, event) => sum + event.length, 0);
+}
 
 /**
  * Only the last bytes are looked at: `stream` is the last key Claude Code writes, and a gateway that re-serialises
@@ -118,8 +161,44 @@ function wantsStream(chunks: Buffer[]): boolean {
   return tail.includes(STREAM_MARKER) || tail.includes(STREAM_MARKER_SPACED);
 }
 
+/**
+ * The number of text deltas asked for: N for model `bench-deltas-N`, else 10. Only the first bytes are looked at;
+ * a long answer that went missing shows up as "short answer" errors in the report (see LoadSpec.minResponseBytes).
+ */
+function requestedDeltas(chunks: Buffer[]): number {
+  const first = chunks[0];
+  if (!first) return TEXT_PIECES.length;
+  const head = (first.length >= HEAD_BYTES || chunks.length === 1 ? first : Buffer.concat(chunks)).subarray(
+    0,
+    HEAD_BYTES,
+  );
+  let at = head.indexOf(LONG_MODEL_MARKER);
+  let digitsAt = at + LONG_MODEL_MARKER.length;
+  if (at === -1) {
+    at = head.indexOf(LONG_MODEL_MARKER_SPACED);
+    digitsAt = at + LONG_MODEL_MARKER_SPACED.length;
+  }
+  if (at === -1) return TEXT_PIECES.length;
+  let deltas = 0;
+  for (let i = digitsAt; i < head.length; i++) {
+    const digit = head[i]! - 0x30;
+    if (digit < 0 || digit > 9) break;
+    deltas = deltas * 10 + digit;
+  }
+  return deltas > 0 && deltas <= MAX_DELTAS ? deltas : TEXT_PIECES.length;
+}
+
 export async function startFakeUpstream(): Promise<FakeUpstream> {
   let served = 0;
+  const answers = new Map<number, Answer>();
+  const answerFor = (deltas: number) => {
+    let answer = answers.get(deltas);
+    if (!answer) {
+      answer = buildAnswer(deltas);
+      answers.set(deltas, answer);
+    }
+    return answer;
+  };
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -132,14 +211,15 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
         return;
       }
       served++;
+      const answer = answerFor(requestedDeltas(chunks));
       if (!wantsStream(chunks)) {
-        res.writeHead(200, JSON_HEADERS);
-        res.end(JSON_BODY);
+        res.writeHead(200, answer.jsonHeaders);
+        res.end(answer.json);
         return;
       }
       res.writeHead(200, SSE_HEADERS);
       res.flushHeaders();
-      for (const event of SSE_EVENTS) res.write(event);
+      for (const event of answer.events) res.write(event);
       res.end();
     });
   };

@@ -6,17 +6,23 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 
-/** The gateway as a child process (`node dist/main.js --config PATH --port N`), watched through /proc. */
-export interface GatewayProcess {
+/**
+ * A server the bench runs as a child process and watches through /proc: the gateway (`node dist/main.js --config PATH
+ * --port N`) or the baseline passthrough proxy (`node -r esbuild-register bench/passthrough.ts ...`).
+ */
+export interface ChildServer {
   readonly url: string;
   readonly pid: number;
   readonly child: ChildProcess;
-  /** The last lines the gateway wrote to stderr (startup failures, crashes). */
+  /** The last lines the process wrote to stderr (startup failures, crashes). */
   stderrTail(): string;
   /** Why the process is gone, or undefined while it runs. */
   exited(): string | undefined;
+  /** SIGTERM, then SIGKILL after 10 s; resolves to how it exited ("exit code 0" when clean). */
   stop(): Promise<string>;
 }
+
+export type GatewayProcess = ChildServer;
 
 export interface GatewayConfigOptions {
   readonly upstreamUrl: string;
@@ -68,22 +74,34 @@ export function writeGatewayConfig(path: string, options: GatewayConfigOptions):
   writeFileSync(path, stringify(document));
 }
 
-/** Starts dist/main.js with stdout to /dev/null and stderr captured, and waits until GET /health/live answers 200. */
-export async function startGateway(configPath: string, port: number, nodeArgs: string[]): Promise<GatewayProcess> {
-  const entry = join(GATEWAY_DIR, 'dist', 'main.js');
-  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npx nest build\` first`);
+interface ChildSpec {
+  /** "the gateway (/path/dist/main.js)", for messages. */
+  readonly label: string;
+  /** Node's arguments: flags, the script and its arguments. */
+  readonly args: string[];
+  /**
+   * Put the orphan watchdog in front (`--import data:...`). Not for a script run through `-r esbuild-register`:
+   * --import makes Node load the main script as ESM, which does not go through require hooks (passthrough.ts has
+   * the same watchdog built in).
+   */
+  readonly watchdog: boolean;
+  readonly cwd: string;
+  readonly port: number;
+  /** Appended to the startup error when the process exited without writing anything to stderr. */
+  readonly silentExitHint?: string;
+}
+
+/** Spawns node with stdout to /dev/null and stderr captured, and waits until GET /health/live answers 200. */
+async function startChildServer(spec: ChildSpec): Promise<ChildServer> {
   const env = { ...process.env };
   // Env overrides would beat the bench's config file; the bench wants exactly what it wrote.
   for (const name of ['HOST', 'PORT', 'LOG_LEVEL', 'BALANCER_CONFIG', 'REDIS_URL', 'NODE_OPTIONS']) delete env[name];
-  const child = spawn(
-    process.execPath,
-    [...nodeArgs, '--import', orphanWatchdog(), entry, '--config', configPath, '--port', String(port)],
-    {
-      cwd: GATEWAY_DIR,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
+  const args = spec.watchdog ? ['--import', orphanWatchdog(), ...spec.args] : spec.args;
+  const child = spawn(process.execPath, args, {
+    cwd: spec.cwd,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let tail = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (text: string) => {
@@ -99,10 +117,10 @@ export async function startGateway(configPath: string, port: number, nodeArgs: s
   child.once('error', (error) => {
     exitReason = `spawn failed: ${error.message}`;
   });
-  if (child.pid === undefined) throw new Error(`could not spawn the gateway: ${process.execPath} ${entry}`);
+  if (child.pid === undefined) throw new Error(`could not spawn ${spec.label}: ${process.execPath}`);
 
-  const gateway: GatewayProcess = {
-    url: `http://127.0.0.1:${port}`,
+  const server: ChildServer = {
+    url: `http://127.0.0.1:${spec.port}`,
     pid: child.pid,
     child,
     stderrTail: () => tail,
@@ -120,29 +138,65 @@ export async function startGateway(configPath: string, port: number, nodeArgs: s
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (exitReason) {
-      const hint = tail.trim()
-        ? ''
-        : ' and wrote nothing to stderr (Nest exits silently with code 1 on, e.g., a dependency-injection error, because bootstrap creates the app with logger: false)';
-      throw new Error(`the gateway (${entry}) exited during startup (${exitReason})${hint}:\n${tail}`);
+      const hint = tail.trim() ? '' : ` and wrote nothing to stderr${spec.silentExitHint ?? ''}`;
+      throw new Error(`${spec.label} exited during startup (${exitReason})${hint}:\n${tail}`);
     }
     try {
-      const response = await request(`${gateway.url}/health/live`, { headersTimeout: 1000, bodyTimeout: 1000 });
+      const response = await request(`${server.url}/health/live`, { headersTimeout: 1000, bodyTimeout: 1000 });
       await response.body.dump();
-      if (response.statusCode === 200) return gateway;
+      if (response.statusCode === 200) return server;
     } catch {
       // not listening yet
     }
     if (Date.now() > deadline) {
-      await gateway.stop();
-      throw new Error(`the gateway did not answer GET /health/live within 30 s:\n${tail}`);
+      await server.stop();
+      throw new Error(`${spec.label} did not answer GET /health/live within 30 s:\n${tail}`);
     }
     await sleep(50);
   }
 }
 
+/** Starts the gateway's dist/main.js (of GATEWAY_DIR) on `port` with the bench's config. */
+export function startGateway(configPath: string, port: number, nodeArgs: string[]): Promise<GatewayProcess> {
+  const entry = join(GATEWAY_DIR, 'dist', 'main.js');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npx nest build\` first`);
+  return startChildServer({
+    label: `the gateway (${entry})`,
+    args: [...nodeArgs, entry, '--config', configPath, '--port', String(port)],
+    cwd: GATEWAY_DIR,
+    port,
+    watchdog: true,
+    silentExitHint:
+      ' (Nest exits silently with code 1 on, e.g., a dependency-injection error, because bootstrap creates the app with logger: false)',
+  });
+}
+
+/** The passthrough proxy's script (run through esbuild-register, like the bench itself). */
+export const PASSTHROUGH_SCRIPT = join(__dirname, 'passthrough.ts');
+
+/** Starts bench/passthrough.ts (always this checkout's, whatever BENCH_GATEWAY_DIR says) in front of `upstreamUrl`. */
+export function startPassthrough(upstreamUrl: string, port: number, nodeArgs: string[]): Promise<ChildServer> {
+  return startChildServer({
+    label: `the passthrough proxy (${PASSTHROUGH_SCRIPT})`,
+    args: [
+      ...nodeArgs,
+      '-r',
+      require.resolve('esbuild-register'),
+      PASSTHROUGH_SCRIPT,
+      '--upstream',
+      upstreamUrl,
+      '--port',
+      String(port),
+    ],
+    cwd: join(__dirname, '..'),
+    port,
+    watchdog: false,
+  });
+}
+
 /**
- * A preload for the gateway: once a second it checks that the bench is still its parent, and SIGTERMs itself when
- * not. Exit handlers cover errors and signals; this covers the bench being SIGKILLed. (A 1 Hz unref'd timer: no
+ * A preload for the gateway: once a second it checks that the bench is still its parent, and SIGTERMs itself
+ * when not. Exit handlers cover errors and signals; this covers the bench being SIGKILLed. (A 1 Hz unref'd timer: no
  * measurable cost.)
  */
 function orphanWatchdog(): string {

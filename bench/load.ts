@@ -12,6 +12,8 @@ export interface LoadSpec {
   /** The body template; SEQUENCE_MARKER in it is overwritten per request so no two requests are identical. */
   readonly body: Buffer;
   readonly stream: boolean;
+  /** A complete answer shorter than this is counted as an error (to catch a long answer that came back short). */
+  readonly minResponseBytes?: number;
   readonly concurrency: number;
   readonly warmup: RunLength;
   readonly measured: RunLength;
@@ -88,6 +90,10 @@ function timedRequest(pool: Dispatcher, spec: LoadSpec, body: Buffer): Promise<T
               `incomplete ${spec.stream ? 'stream' : 'JSON body'} (${bytes} bytes, ends with ${JSON.stringify(tail)})`,
             ),
           );
+          return;
+        }
+        if (spec.minResponseBytes !== undefined && bytes < spec.minResponseBytes) {
+          reject(new RequestFailed(`short answer: ${bytes} bytes, expected at least ${spec.minResponseBytes}`));
           return;
         }
         const ttfbAt = spec.stream ? firstChunkAt : headersAt;

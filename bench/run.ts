@@ -1,48 +1,72 @@
 /**
- * `npm run bench`: how much the gateway adds to a Claude Code request.
+ * `npm run bench`: how much the gateway adds to a Claude Code request, against the least any Node proxy adds.
  *
  * Starts a cheap fake Anthropic upstream in this process, writes a temp providers.yaml pointing at it, spawns the
  * built gateway (`node dist/main.js --config <tmp> --port <free port>`, stdout to /dev/null, access log at info to a
- * file), then drives the same load DIRECT to the upstream and THROUGH the gateway for each case, and prints
- * latency, throughput, the gateway's CPU per request and its peak RSS, with PASS/FAIL lines for the budget.
+ * file) and a bare passthrough proxy (bench/passthrough.ts: node:http + one keep-alive undici Pool, no parsing), then
+ * drives the same load at three targets for each case: DIRECT to the upstream, through the PASSTHROUGH, and through
+ * the GATEWAY. It prints latency, throughput, the proxies' CPU per request (from /proc) and peak RSS, the gateway's
+ * figures relative to the passthrough's, and PASS/FAIL lines for the budget (informational: the exit code is 1 only
+ * when the bench itself could not complete).
+ *
+ * Cases: a Claude Code-sized body (~76 KB) and a small one, each JSON and streaming, at each BENCH_CONCURRENCY; plus
+ * a long streaming answer (BENCH_LONG_DELTAS text deltas for a small request, chosen by the model name
+ * `bench-deltas-<N>`, see fake-upstream.ts) at each BENCH_LONG_CONCURRENCY, to measure the per-event path.
  *
  * Env: BENCH_SECONDS (measured seconds per run, default 4), BENCH_REQUESTS (a fixed number of measured requests per
- * run instead), BENCH_WARMUP_SECONDS (default 1), BENCH_CONCURRENCY (default "1,64"), BENCH_SMALL=0 (skip the
- * small-body cases), BENCH_LOG_LEVEL (gateway log level, default info), BENCH_GATEWAY_NODE_ARGS (extra node flags for
- * the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"), BENCH_KEEP=1 (keep the temp dir with config and log),
- * BENCH_ONLY (run only the cases whose name contains this text, e.g. "json c=64"), BENCH_GATEWAY_DIR (benchmark the
- * dist/main.js of another checkout, e.g. a `git archive` snapshot with node_modules linked; default: this project),
- * BENCH_ASCII=1 (strip the body's non-ASCII characters).
+ * run instead), BENCH_WARMUP_SECONDS (default 1), BENCH_CONCURRENCY (default "1,32"), BENCH_SMALL=0 (skip the
+ * small-body cases), BENCH_LONG_DELTAS (text deltas in the long answer, default 2000; 0 skips the long-answer
+ * case), BENCH_LONG_CONCURRENCY (default "1,32"), BENCH_LOG_LEVEL (gateway log level, default info),
+ * BENCH_GATEWAY_NODE_ARGS (extra node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"; summarise
+ * the profile with `node -r esbuild-register bench/profile-summary.ts /tmp/prof/CPU.*.cpuprofile`),
+ * BENCH_PASSTHROUGH_NODE_ARGS (the same for the passthrough proxy), BENCH_KEEP=1 (keep the temp dir with config and
+ * log), BENCH_ONLY (run only the cases whose name contains this text, or any of several texts separated by commas,
+ * e.g. "small 145B json c=32,small 145B stream c=32"), BENCH_GATEWAY_DIR (benchmark the dist/main.js of another
+ * checkout, e.g. a `git archive` snapshot with node_modules linked; default: this project; the passthrough and the
+ * bench itself are always this checkout's), BENCH_ASCII=1 (strip the body's non-ASCII characters).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { claudeCodeBody, claudeCodeHeaders, smallBody } from './claude-code-body';
-import { startFakeUpstream } from './fake-upstream';
+import { longAnswerModel, startFakeUpstream, streamAnswerBytes } from './fake-upstream';
 import {
+  type ChildServer,
   freePort,
   GATEWAY_DIR,
   type GatewayMetrics,
-  type GatewayProcess,
   machineBusyMicros,
+  PASSTHROUGH_SCRIPT,
   processCpuMicros,
   processMemory,
   scrapeMetrics,
   startGateway,
+  startPassthrough,
   writeGatewayConfig,
 } from './gateway-process';
-import { type LoadStats, type RunLength, runLoad } from './load';
-import { type CaseResult, type GatewayFigures, printReport, type Report } from './report';
+import { type LoadSpec, type LoadStats, type RunLength, runLoad } from './load';
+import {
+  type CaseResult,
+  type GatewayFigures,
+  type GatewayRun,
+  printReport,
+  type ProcessFigures,
+  type Report,
+  type TargetRun,
+} from './report';
 
 interface Options {
   readonly measured: RunLength;
   readonly warmup: RunLength;
   readonly concurrencies: number[];
   readonly small: boolean;
+  readonly longDeltas: number;
+  readonly longConcurrencies: number[];
   readonly logLevel: string;
   readonly nodeArgs: string[];
+  readonly passthroughNodeArgs: string[];
   readonly keep: boolean;
-  readonly only?: string;
+  readonly only: string[];
 }
 
 function readOptions(env: NodeJS.ProcessEnv): Options {
@@ -53,27 +77,34 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
     return value;
   };
+  const list = (name: string, fallback: string) =>
+    (env[name] || fallback).split(',').map((part) => {
+      const value = Number(part.trim());
+      if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must list whole numbers, got "${part}"`);
+      return value;
+    });
   const requests = env.BENCH_REQUESTS ? Math.round(positive('BENCH_REQUESTS', 1)) : undefined;
   const measured: RunLength = requests !== undefined ? { requests } : { seconds: positive('BENCH_SECONDS', 4) };
   const warmup: RunLength =
     requests !== undefined && !env.BENCH_WARMUP_SECONDS
       ? { requests: Math.max(20, Math.round(requests / 10)) }
       : { seconds: positive('BENCH_WARMUP_SECONDS', 1) };
-  const concurrencies = (env.BENCH_CONCURRENCY ?? '1,64').split(',').map((part) => {
-    const value = Number(part.trim());
-    if (!Number.isInteger(value) || value < 1)
-      throw new Error(`BENCH_CONCURRENCY must list whole numbers, got "${part}"`);
-    return value;
-  });
+  const longDeltas = env.BENCH_LONG_DELTAS === '0' ? 0 : Math.round(positive('BENCH_LONG_DELTAS', 2000));
   return {
     measured,
     warmup,
-    concurrencies,
+    concurrencies: list('BENCH_CONCURRENCY', '1,32'),
     small: env.BENCH_SMALL !== '0',
+    longDeltas,
+    longConcurrencies: list('BENCH_LONG_CONCURRENCY', '1,32'),
     logLevel: env.BENCH_LOG_LEVEL ?? 'info',
     nodeArgs: (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    passthroughNodeArgs: (env.BENCH_PASSTHROUGH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     keep: env.BENCH_KEEP === '1',
-    only: env.BENCH_ONLY || undefined,
+    only: (env.BENCH_ONLY ?? '')
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean),
   };
 }
 
@@ -83,7 +114,13 @@ interface CaseSpec {
   readonly body: Buffer;
   readonly stream: boolean;
   readonly concurrency: number;
+  readonly deltas: number;
+  readonly long: boolean;
+  /** For the long answer: fewer bytes than this means the upstream did not get the `bench-deltas-N` model. */
+  readonly minResponseBytes?: number;
 }
+
+const DEFAULT_DELTAS = 10;
 
 function caseList(options: Options): CaseSpec[] {
   const large = claudeCodeBody();
@@ -100,43 +137,84 @@ function caseList(options: Options): CaseSpec[] {
           body: stream ? body.streaming : body.nonStreaming,
           stream,
           concurrency,
+          deltas: DEFAULT_DELTAS,
+          long: false,
         });
       }
     }
   }
-  return options.only ? cases.filter((c) => c.name.includes(options.only!)) : cases;
+  if (options.longDeltas > 0) {
+    const body = smallBody(longAnswerModel(options.longDeltas)).streaming;
+    const bodyName = `long ${options.longDeltas} deltas`;
+    for (const concurrency of options.longConcurrencies) {
+      cases.push({
+        name: `${bodyName} stream c=${concurrency}`,
+        bodyName,
+        body,
+        stream: true,
+        concurrency,
+        deltas: options.longDeltas,
+        long: true,
+        minResponseBytes: Math.floor(streamAnswerBytes(options.longDeltas) * 0.9),
+      });
+    }
+  }
+  return options.only.length > 0 ? cases.filter((c) => options.only.some((text) => c.name.includes(text))) : cases;
 }
 
-/** Reads the gateway's and the whole machine's CPU counters around a measured phase. */
+/** Reads one target process's, all child servers' and the whole machine's CPU counters around a measured phase. */
 class CpuWatch {
-  private gatewayStart?: number;
-  private gatewayEnd?: number;
+  private targetStart?: number;
+  private targetEnd?: number;
+  private childrenStart?: number;
+  private childrenEnd?: number;
   private machineStart?: number;
   private machineEnd?: number;
 
-  constructor(private readonly pid: number) {}
+  /** `target`: the process whose CPU is the figure (none for direct); `children`: every child server's pid. */
+  constructor(
+    private readonly target: number | undefined,
+    private readonly children: number[],
+  ) {}
+
+  private childrenMicros(): number | undefined {
+    let sum = 0;
+    for (const pid of this.children) {
+      const micros = processCpuMicros(pid);
+      if (micros === undefined) return undefined;
+      sum += micros;
+    }
+    return sum;
+  }
 
   readonly start = () => {
     this.machineStart = machineBusyMicros();
-    this.gatewayStart = processCpuMicros(this.pid);
+    this.childrenStart = this.childrenMicros();
+    if (this.target !== undefined) this.targetStart = processCpuMicros(this.target);
   };
 
   readonly end = () => {
-    this.gatewayEnd = processCpuMicros(this.pid);
+    if (this.target !== undefined) this.targetEnd = processCpuMicros(this.target);
+    this.childrenEnd = this.childrenMicros();
     this.machineEnd = machineBusyMicros();
   };
 
-  gatewayMicros(): number | undefined {
-    return this.gatewayStart !== undefined && this.gatewayEnd !== undefined
-      ? this.gatewayEnd - this.gatewayStart
+  targetMicros(): number | undefined {
+    return this.targetStart !== undefined && this.targetEnd !== undefined
+      ? this.targetEnd - this.targetStart
       : undefined;
   }
 
-  /** Cores' worth of CPU that processes other than the bench and the gateway used during the measured phase. */
+  /** Cores' worth of CPU that processes other than the bench and its child servers used during the measured phase. */
   othersCores(stats: LoadStats): number | undefined {
-    const gateway = this.gatewayMicros();
-    if (gateway === undefined || this.machineStart === undefined || this.machineEnd === undefined) return undefined;
-    const others = this.machineEnd - this.machineStart - gateway - stats.benchCpuMicros;
+    if (
+      this.childrenStart === undefined ||
+      this.childrenEnd === undefined ||
+      this.machineStart === undefined ||
+      this.machineEnd === undefined
+    )
+      return undefined;
+    const others = this.machineEnd - this.machineStart - (this.childrenEnd - this.childrenStart) - stats.benchCpuMicros;
     return Math.max(0, others) / 1e6 / stats.seconds;
   }
 }
@@ -152,23 +230,50 @@ function countLines(path: string): number {
   }
 }
 
+type TargetName = 'direct' | 'passthrough' | 'gateway';
+
+interface Target {
+  readonly name: TargetName;
+  readonly origin: string;
+  /** The proxy's process (none for direct). */
+  readonly server?: ChildServer;
+  /** RSS after each of this target's runs. */
+  readonly rssAfterRuns: number[];
+  /** Requests sent to it, warm-up included. */
+  sent: number;
+}
+
+function processFigures(target: Target, startRssMiB: number | undefined): ProcessFigures {
+  const server = target.server!;
+  const end = processMemory(server.pid);
+  return {
+    pid: server.pid,
+    startRssMiB,
+    peakRssMiB: end?.peakRssMiB,
+    endRssMiB: end?.rssMiB,
+    rssAfterRunsMiB: target.rssAfterRuns,
+    exited: server.exited(),
+    stderrTail: server.stderrTail().trim().split('\n').slice(-20).join('\n'),
+  };
+}
+
 async function main(): Promise<number> {
   const options = readOptions(process.env);
   const cases = caseList(options);
   const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
-  let gateway: GatewayProcess | undefined;
+  const children: ChildServer[] = [];
 
   const dir = mkdtempSync(join(tmpdir(), 'balancer-bench-'));
-  // Never leave a gateway behind: on any exit path of this process, the child goes too (and, for SIGKILL of the
-  // bench, the child's own watchdog, see gateway-process.ts).
-  const killChild = () => {
-    if (gateway && gateway.exited() === undefined) gateway.child.kill('SIGKILL');
+  // Never leave a child server behind: on any exit path of this process, the children go too (and, for SIGKILL of
+  // the bench, each child's own watchdog, see gateway-process.ts).
+  const killChildren = () => {
+    for (const child of children) if (child.exited() === undefined) child.child.kill('SIGKILL');
   };
-  process.on('exit', killChild);
+  process.on('exit', killChildren);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
-      process.stderr.write(`\nbench: ${signal}, stopping the gateway\n`);
-      killChild();
+      process.stderr.write(`\nbench: ${signal}, stopping the gateway and the passthrough\n`);
+      killChildren();
       if (!options.keep) rmSync(dir, { recursive: true, force: true });
       process.exit(130);
     });
@@ -179,149 +284,165 @@ async function main(): Promise<number> {
 
   const results: CaseResult[] = [];
   let fatal: string | undefined;
-  let figures: GatewayFigures | undefined;
+  let gatewayFigures: GatewayFigures | undefined;
+  let passthroughFigures: ProcessFigures | undefined;
   try {
     const upstream = await startFakeUpstream();
     cleanups.push({ name: 'fake upstream', run: () => upstream.close() });
+    const passthroughPort = await freePort();
+    const passthrough = await startPassthrough(upstream.url, passthroughPort, options.passthroughNodeArgs);
+    children.push(passthrough);
+    cleanups.push({ name: 'passthrough', run: () => passthrough.stop() });
     const port = await freePort();
     writeGatewayConfig(configPath, { upstreamUrl: upstream.url, port, logLevel: options.logLevel, logFile });
-    const started = await startGateway(configPath, port, options.nodeArgs);
-    gateway = started;
-    cleanups.push({ name: 'gateway', run: () => started.stop() });
-    const startMemory = processMemory(started.pid);
+    const gateway = await startGateway(configPath, port, options.nodeArgs);
+    children.push(gateway);
+    cleanups.push({ name: 'gateway', run: () => gateway.stop() });
+    const startRss = new Map(children.map((child) => [child.pid, processMemory(child.pid)?.rssMiB]));
+    const pids = children.map((child) => child.pid);
     const headers = claudeCodeHeaders('sk-ant-bench-client-key');
-    let gatewaySent = 0;
-    const rssAfterRuns: number[] = [];
+    const targets: Target[] = [
+      { name: 'direct', origin: upstream.url, rssAfterRuns: [], sent: 0 },
+      { name: 'passthrough', origin: passthrough.url, server: passthrough, rssAfterRuns: [], sent: 0 },
+      { name: 'gateway', origin: gateway.url, server: gateway, rssAfterRuns: [], sent: 0 },
+    ];
+    const [directTarget, passthroughTarget, gatewayTarget] = targets as [Target, Target, Target];
 
     process.stdout.write(
-      `bench: upstream ${upstream.url}, gateway ${started.url} (pid ${started.pid}, ${join(GATEWAY_DIR, 'dist', 'main.js')}), ` +
-        `${cases.length} cases x {direct, gateway}, ` +
+      `bench: upstream ${upstream.url}, passthrough ${passthrough.url} (pid ${passthrough.pid}, ${PASSTHROUGH_SCRIPT}), ` +
+        `gateway ${gateway.url} (pid ${gateway.pid}, ${join(GATEWAY_DIR, 'dist', 'main.js')}), ` +
+        `${cases.length} cases x {direct, passthrough, gateway}, ` +
         `${'seconds' in options.measured ? `${options.measured.seconds}s` : `${options.measured.requests} requests`} each\n`,
     );
-    // JIT warm-up of both paths before the first measured case, so case order does not decide who looks slow.
+    // JIT warm-up of every path before the first measured case, so case order does not decide who looks slow.
     for (const spec of cases.filter(
       (c, i) => cases.findIndex((d) => d.stream === c.stream && d.bodyName === c.bodyName) === i,
     )) {
-      for (const origin of [upstream.url, started.url]) {
+      for (const target of targets) {
         const warm = await runLoad({
-          origin,
+          origin: target.origin,
           path: '/v1/messages?beta=true',
           headers,
           body: spec.body,
           stream: spec.stream,
+          minResponseBytes: spec.minResponseBytes,
           concurrency: 8,
           warmup: { requests: 1 },
           measured: 'seconds' in options.warmup ? options.warmup : { seconds: 1 },
-          abortReason: () => started.exited(),
+          abortReason: () => target.server?.exited(),
         });
-        if (origin === started.url) gatewaySent += warm.sent;
+        target.sent += warm.sent;
       }
     }
+
     for (const spec of cases) {
-      const base = {
+      const base: Omit<LoadSpec, 'origin'> = {
         path: '/v1/messages?beta=true',
         headers,
         body: spec.body,
         stream: spec.stream,
+        minResponseBytes: spec.minResponseBytes,
         concurrency: spec.concurrency,
         warmup: options.warmup,
         measured: options.measured,
       };
-      // The gateway idles during direct runs, but its CPU is read anyway so "other processes" is exact.
-      const directWatch = new CpuWatch(started.pid);
-      const direct = await runLoad({
-        ...base,
-        origin: upstream.url,
-        onMeasureStart: directWatch.start,
-        onMeasureEnd: directWatch.end,
-      });
-      let through: LoadStats | undefined;
-      let cpuMicros: number | undefined;
-      let gatewayOthers: number | undefined;
-      let gcMicros: number | undefined;
-      let metricsAfter: GatewayMetrics | undefined;
-      let skipped: string | undefined;
-      if (started.exited() !== undefined) {
-        skipped = `gateway gone (${started.exited()})`;
-      } else {
-        const watch = new CpuWatch(started.pid);
+      const run = async (target: Target): Promise<GatewayRun> => {
+        const server = target.server;
+        if (server?.exited() !== undefined) return { skipped: `${target.name} gone (${server.exited()})` };
+        // The proxies idle during the other targets' runs, but their CPU is read anyway so "other processes" is exact.
+        const watch = new CpuWatch(server?.pid, pids);
         const servedBefore = upstream.served();
+        const scrape = target.name === 'gateway';
         let metricsBefore: GatewayMetrics | undefined;
-        through = await runLoad({
+        let metricsAfter: GatewayMetrics | undefined;
+        const stats = await runLoad({
           ...base,
-          origin: started.url,
+          origin: target.origin,
           // /metrics is scraped outside the CPU window, so the scrape's own cost is not counted.
           onMeasureStart: async () => {
-            metricsBefore = await scrapeMetrics(started.url);
+            if (scrape) metricsBefore = await scrapeMetrics(target.origin);
             watch.start();
           },
           onMeasureEnd: async () => {
             watch.end();
-            metricsAfter = await scrapeMetrics(started.url);
+            if (scrape) metricsAfter = await scrapeMetrics(target.origin);
           },
-          abortReason: () => started.exited(),
+          abortReason: () => server?.exited(),
         });
-        if (metricsBefore && metricsAfter) gcMicros = (metricsAfter.gcSeconds - metricsBefore.gcSeconds) * 1e6;
-        gatewaySent += through.sent;
+        target.sent += stats.sent;
         const upstreamCalls = upstream.served() - servedBefore;
-        if (upstreamCalls !== through.sent) {
-          through.errorSamples.push(`the upstream saw ${upstreamCalls} calls for ${through.sent} client requests`);
+        if (upstreamCalls !== stats.sent) {
+          stats.errorSamples.push(`the upstream saw ${upstreamCalls} calls for ${stats.sent} client requests`);
         }
-        cpuMicros = watch.gatewayMicros();
-        gatewayOthers = watch.othersCores(through);
-        const memory = processMemory(started.pid);
-        if (memory) rssAfterRuns.push(memory.rssMiB);
-      }
-      const result: CaseResult = {
+        if (server) {
+          const memory = processMemory(server.pid);
+          if (memory) target.rssAfterRuns.push(memory.rssMiB);
+        }
+        const cpuMicros = watch.targetMicros();
+        const answered = Math.max(1, stats.requests + stats.errors);
+        const gcMicros =
+          metricsBefore && metricsAfter ? (metricsAfter.gcSeconds - metricsBefore.gcSeconds) * 1e6 : undefined;
+        return {
+          stats,
+          cpuMicrosPerRequest: cpuMicros === undefined ? undefined : cpuMicros / answered,
+          cpuShare: cpuMicros === undefined ? undefined : cpuMicros / 1e6 / stats.seconds,
+          otherProcessesCores: watch.othersCores(stats),
+          gcMicrosPerRequest: gcMicros === undefined ? undefined : gcMicros / answered,
+          heap: metricsAfter,
+        };
+      };
+      const direct: TargetRun = await run(directTarget);
+      const passthroughRun: TargetRun = await run(passthroughTarget);
+      const gatewayRun = await run(gatewayTarget);
+      results.push({
         name: spec.name,
         body: spec.bodyName,
         bodyBytes: spec.body.length,
         stream: spec.stream,
         concurrency: spec.concurrency,
+        deltas: spec.deltas,
+        long: spec.long,
         direct,
-        gateway: through,
-        gatewayCpuMicrosPerRequest:
-          through && cpuMicros !== undefined ? cpuMicros / Math.max(1, through.requests + through.errors) : undefined,
-        gatewayCpuShare: through && cpuMicros !== undefined ? cpuMicros / 1e6 / through.seconds : undefined,
-        gatewayGcMicrosPerRequest:
-          through && gcMicros !== undefined ? gcMicros / Math.max(1, through.requests + through.errors) : undefined,
-        gatewayHeap: metricsAfter,
-        otherProcessesCores: { direct: directWatch.othersCores(direct), gateway: gatewayOthers },
-        skipped,
-      };
-      results.push(result);
+        passthrough: passthroughRun,
+        gateway: gatewayRun,
+      });
+      const rps = (r: TargetRun) =>
+        r.stats
+          ? `${r.stats.rps.toFixed(0).padStart(6)} req/s${r.stats.errors ? ` (${r.stats.errors} errors)` : ''}`
+          : (r.skipped ?? 'not run');
+      const share =
+        passthroughRun.stats && gatewayRun.stats
+          ? `  ${(gatewayRun.stats.rps / passthroughRun.stats.rps).toFixed(2)}× pt`
+          : '';
       process.stdout.write(
-        `  ${spec.name.padEnd(32)} direct ${direct.rps.toFixed(0).padStart(6)} req/s` +
-          (through
-            ? `   gateway ${through.rps.toFixed(0).padStart(6)} req/s${through.errors ? `  ${through.errors} errors` : ''}`
-            : `   ${skipped}`) +
-          '\n',
+        `  ${spec.name.padEnd(32)} direct ${rps(direct)}   passthrough ${rps(passthroughRun)}   gateway ${rps(gatewayRun)}${share}\n`,
       );
     }
 
-    const endMemory = processMemory(started.pid);
-    const logLines = countLines(logFile);
-    figures = {
-      pid: started.pid,
-      startRssMiB: startMemory?.rssMiB,
-      peakRssMiB: endMemory?.peakRssMiB,
-      endRssMiB: endMemory?.rssMiB,
-      rssAfterRunsMiB: rssAfterRuns,
+    gatewayFigures = {
+      ...processFigures(gatewayTarget, startRss.get(gateway.pid)),
       logLevel: options.logLevel,
       logFile,
-      logLines,
-      requestsSent: gatewaySent,
-      exited: started.exited(),
-      stderrTail: started.stderrTail().trim().split('\n').slice(-20).join('\n'),
+      logLines: countLines(logFile),
+      requestsSent: gatewayTarget.sent,
     };
-    if (started.exited() !== undefined) fatal = `the gateway process died during the bench (${started.exited()})`;
+    passthroughFigures = processFigures(passthroughTarget, startRss.get(passthrough.pid));
+    const gone = children.filter((child) => child.exited() !== undefined);
+    if (gone.length > 0) {
+      fatal = gone
+        .map((child) => `${child === gateway ? 'the gateway' : 'the passthrough'} process died (${child.exited()})`)
+        .join('; ');
+    }
   } catch (error) {
     fatal = error instanceof Error ? (error.stack ?? error.message) : String(error);
   } finally {
     for (const cleanup of cleanups.reverse()) {
       try {
         const outcome = await cleanup.run();
-        if (cleanup.name === 'gateway' && typeof outcome === 'string' && figures) figures.shutdown = outcome;
+        if (typeof outcome === 'string') {
+          if (cleanup.name === 'gateway' && gatewayFigures) gatewayFigures.shutdown = outcome;
+          if (cleanup.name === 'passthrough' && passthroughFigures) passthroughFigures.shutdown = outcome;
+        }
       } catch (error) {
         process.stderr.write(`bench: closing the ${cleanup.name} failed: ${String(error)}\n`);
       }
@@ -335,14 +456,15 @@ async function main(): Promise<number> {
     measured: options.measured,
     warmup: options.warmup,
     cases: results,
-    gateway: figures,
+    gateway: gatewayFigures,
+    passthrough: passthroughFigures,
     fatal,
   };
   const outcome = printReport(report);
   const resultsPath = join(tmpdir(), 'claude-balancer-bench-latest.json');
   writeFileSync(resultsPath, `${JSON.stringify({ ...report, budget: outcome.budget }, null, 2)}\n`);
   process.stdout.write(`Results JSON: ${resultsPath}\n`);
-  if (options.keep || outcome.gatewayProblems || fatal) {
+  if (options.keep || outcome.problems || fatal) {
     process.stdout.write(`Config and gateway log kept in ${dir}\n`);
   } else {
     rmSync(dir, { recursive: true, force: true });
