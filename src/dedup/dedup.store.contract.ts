@@ -1,5 +1,6 @@
 import type { CallEnd, CallHead, CallSink } from '../messages/call-answer';
 import type { SseChunk } from '../providers/provider-adapter';
+import { storeOpener } from '../state/store-contract.harness';
 import type { CachedAnswer, DedupStore } from './dedup.store';
 
 export interface DedupContractLimits {
@@ -77,27 +78,20 @@ export function describeDedupStoreContract(
   describe(`DedupStore contract: ${backend}`, () => {
     const clock = { now: 1_000 };
     let limits: DedupContractLimits;
-    const stores: DedupStore[] = [];
-    let counter = 0;
-    const open = async (joinableBytes = 1024 * 1024) => {
-      counter += 1;
-      const store = await create({
-        clock: () => clock.now,
-        limits: () => limits,
-        namespace: `dedup-${Date.now()}-${counter}`,
-        joinableBytes,
-      });
-      stores.push(store);
-      return store;
+    let joinableBytes = 1024 * 1024;
+    const opener = storeOpener(
+      'dedup',
+      (namespace) => create({ clock: () => clock.now, limits: () => limits, namespace, joinableBytes }),
+      dispose,
+    );
+    const open = (keeping = 1024 * 1024) => {
+      joinableBytes = keeping;
+      return opener();
     };
 
     beforeEach(() => {
       clock.now = 1_000;
       limits = { ttlMs: 10_000, maxEntries: 3, maxBytes: 1000 };
-    });
-
-    afterAll(async () => {
-      for (const store of stores) await dispose(store);
     });
 
     it('should make the first claim the leader and later identical claims its followers, until it ends', async () => {

@@ -1,3 +1,4 @@
+import { storeOpener } from './store-contract.harness';
 import type { HealthSettings, HealthStore } from './health.store';
 
 /** A clock the suite moves by hand; a backend under test must read time only through it. */
@@ -22,21 +23,10 @@ export function describeHealthStoreContract(
       unhealthyResetTimeoutSeconds: 300,
     };
     const clock: TestClock = { now: 1_000_000 };
-    const stores: HealthStore[] = [];
-    let counter = 0;
-    const open = async () => {
-      counter += 1;
-      const store = await create(() => clock.now, `health-${Date.now()}-${counter}`);
-      stores.push(store);
-      return store;
-    };
+    const open = storeOpener('health', (namespace) => create(() => clock.now, namespace), dispose);
 
     beforeEach(() => {
       clock.now = 1_000_000;
-    });
-
-    afterAll(async () => {
-      for (const store of stores) await dispose(store);
     });
 
     it('should stay usable below the threshold and cool down when it is reached', async () => {

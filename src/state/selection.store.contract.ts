@@ -1,3 +1,4 @@
+import { storeOpener } from './store-contract.harness';
 import type { SelectionStore } from './selection.store';
 
 /** What every SelectionStore backend must do; `namespace` keeps a shared backend's test runs apart. */
@@ -8,21 +9,10 @@ export function describeSelectionStoreContract(
 ): void {
   describe(`SelectionStore contract: ${backend}`, () => {
     const clock = { now: 5_000_000 };
-    const stores: SelectionStore[] = [];
-    let counter = 0;
-    const open = async () => {
-      counter += 1;
-      const store = await create(() => clock.now, `selection-${Date.now()}-${counter}`);
-      stores.push(store);
-      return store;
-    };
+    const open = storeOpener('selection', (namespace) => create(() => clock.now, namespace), dispose);
 
     beforeEach(() => {
       clock.now = 5_000_000;
-    });
-
-    afterAll(async () => {
-      for (const store of stores) await dispose(store);
     });
 
     it('should hand out consecutive turns per route, and peek without advancing', async () => {

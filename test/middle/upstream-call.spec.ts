@@ -48,11 +48,16 @@ describe('an upstream call, from plan to last chunk', () => {
     messages: [{ role: 'user', content: 'hi' }],
   });
 
+  /** Plans a request and opens its candidates until one answers, as the messages service does. */
+  const openCall = async (stream: boolean) => {
+    const request = messageRequest(body(stream));
+    const plan = await services.executor.plan(request, services.runtime);
+    return { plan, delivery: await services.executor.open(request, plan, services.runtime, never) };
+  };
+
   it('should move along the plan past a failing candidate, and remember why it failed', async () => {
     first.enqueue({ kind: 'status', status: 529, errorType: 'overloaded_error', message: 'busy' });
-    const request = messageRequest(body(false));
-    const plan = await services.executor.plan(request, services.runtime);
-    const delivery = await services.executor.open(request, plan, services.runtime, never);
+    const { plan, delivery } = await openCall(false);
     expect(delivery.kind).toBe('message');
     expect(delivery.attempt.provider.name).toBe('second');
     expect(plan.attempts).toBe(2);
@@ -64,9 +69,7 @@ describe('an upstream call, from plan to last chunk', () => {
 
   it('should hold a stream until its first content, so a 200 followed by an error event still fails over', async () => {
     first.enqueue({ kind: 'sse-error', afterEvents: 1, errorType: 'overloaded_error', message: 'Overloaded' });
-    const request = messageRequest(body(true));
-    const plan = await services.executor.plan(request, services.runtime);
-    const delivery = await services.executor.open(request, plan, services.runtime, never);
+    const { plan, delivery } = await openCall(true);
     expect(delivery.kind).toBe('stream');
     expect(delivery.attempt.provider.name).toBe('second');
     expect(plan.failures[0]?.failure.outcome).toBe('stream_error_event');
@@ -74,9 +77,7 @@ describe('an upstream call, from plan to last chunk', () => {
 
   it('should hand every reader the upstream bytes untouched, in order, and end them well', async () => {
     first.setDefault({ kind: 'message', content: [{ type: 'text', text: 'straight through' }] });
-    const request = messageRequest(body(true));
-    const plan = await services.executor.plan(request, services.runtime);
-    const delivery = await services.executor.open(request, plan, services.runtime, never);
+    const { delivery } = await openCall(true);
     if (delivery.kind !== 'stream') throw new Error('expected a stream');
     const readers = [new RecordingReader(), new RecordingReader()];
     const outcome = await pumpStream(delivery, readers, pumpContext('first'));
@@ -91,9 +92,7 @@ describe('an upstream call, from plan to last chunk', () => {
 
   it('should end a stream the upstream cut with an SSE error event, never an invented stop reason', async () => {
     first.enqueue({ kind: 'cut', afterEvents: 4 });
-    const request = messageRequest(body(true));
-    const plan = await services.executor.plan(request, services.runtime);
-    const delivery = await services.executor.open(request, plan, services.runtime, never);
+    const { delivery } = await openCall(true);
     if (delivery.kind !== 'stream') throw new Error('expected a stream');
     const reader = new RecordingReader();
     const outcome = await pumpStream(delivery, [reader], pumpContext('first'));
