@@ -92,7 +92,8 @@ export class ReplySink implements CallSink {
   }
 
   write(chunk: SseChunk): boolean {
-    if (this.state !== 'streaming') return true;
+    // A client that left reads nothing more; the call may go on for others.
+    if (this.state !== 'streaming' || this.reply.raw.destroyed) return true;
     return this.reply.raw.write(chunk);
   }
 
@@ -114,7 +115,7 @@ export class ReplySink implements CallSink {
     if (this.state === 'streaming') {
       this.state = 'done';
       if (outcome.failed) this.context.statusLabel = 'stream_error';
-      this.reply.raw.end();
+      if (!this.reply.raw.destroyed) this.reply.raw.end();
       return;
     }
     if (this.state !== 'awaiting-end' || !this.head) return;
