@@ -13,10 +13,34 @@ import type { AddressInfo } from 'node:net';
  */
 export interface FakeUpstream {
   readonly url: string;
+  readonly port: number;
   /** Requests answered so far (to check the gateway sent exactly one upstream call per client request). */
   readonly served: () => number;
+  /** TCP connections accepted so far (a proxy that opens a new upstream connection per stream shows here). */
+  readonly connections: () => number;
+  /** Responses to POST .../v1/messages open right now: from the request's headers to the response's close. */
+  readonly open: () => number;
+  /** The most responses open at the same moment since the last resetPeakOpen(). */
+  readonly peakOpen: () => number;
+  resetPeakOpen(): void;
+  /**
+   * From now on, keep every SSE answer open for `ms` after its first events (message_start ... the text deltas,
+   * written at once) before the last three (content_block_stop, message_delta, message_stop) and the end; 0 (the
+   * default) writes the whole stream at once. Without a hold an answer is over within one event-loop turn of this
+   * process, so peakOpen() would say how the requests' arrival happened to interleave, not how many streams a proxy
+   * keeps open at once.
+   */
+  holdStreams(ms: number): void;
   close(): Promise<void>;
 }
+
+export interface FakeUpstreamOptions {
+  /** listen() backlog (the kernel caps it at net.core.somaxconn); node's default is 511. */
+  readonly backlog?: number;
+}
+
+/** How many of an SSE answer's events come after the hold (see FakeUpstream.holdStreams). */
+const EVENTS_AFTER_HOLD = 3;
 
 const MESSAGE_ID = 'msg_01BenchXk3Qw8ZsN2mVrTqYpL';
 const MODEL = 'claude-opus-4-8';
@@ -188,8 +212,12 @@ function requestedDeltas(chunks: Buffer[]): number {
   return deltas > 0 && deltas <= MAX_DELTAS ? deltas : TEXT_PIECES.length;
 }
 
-export async function startFakeUpstream(): Promise<FakeUpstream> {
+export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
   let served = 0;
+  let connections = 0;
+  let open = 0;
+  let peakOpen = 0;
+  let holdMs = 0;
   const answers = new Map<number, Answer>();
   const answerFor = (deltas: number) => {
     let answer = answers.get(deltas);
@@ -219,20 +247,50 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       }
       res.writeHead(200, SSE_HEADERS);
       res.flushHeaders();
-      for (const event of answer.events) res.write(event);
-      res.end();
+      const events = answer.events;
+      if (holdMs <= 0) {
+        for (const event of events) res.write(event);
+        res.end();
+        return;
+      }
+      const heldAt = events.length - EVENTS_AFTER_HOLD;
+      for (let i = 0; i < heldAt; i++) res.write(events[i]!);
+      const timer = setTimeout(() => {
+        for (let i = heldAt; i < events.length; i++) res.write(events[i]!);
+        res.end();
+      }, holdMs);
+      res.once('close', () => clearTimeout(timer));
     });
   };
-  const server: Server = createServer({ keepAliveTimeout: 120_000, requestTimeout: 0, noDelay: true }, handle);
+  const countOpen = (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'POST') {
+      open++;
+      if (open > peakOpen) peakOpen = open;
+      res.once('close', () => open--);
+    }
+    handle(req, res);
+  };
+  const server: Server = createServer({ keepAliveTimeout: 120_000, requestTimeout: 0, noDelay: true }, countOpen);
   server.keepAliveTimeout = 120_000;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen({ port: 0, host: '127.0.0.1', backlog: options.backlog }, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    port,
     served: () => served,
+    connections: () => connections,
+    open: () => open,
+    peakOpen: () => peakOpen,
+    resetPeakOpen: () => {
+      peakOpen = open;
+    },
+    holdStreams: (ms: number) => {
+      holdMs = ms;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

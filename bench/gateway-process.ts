@@ -174,8 +174,16 @@ export function startGateway(configPath: string, port: number, nodeArgs: string[
 /** The passthrough proxy's script (run through esbuild-register, like the bench itself). */
 export const PASSTHROUGH_SCRIPT = join(__dirname, 'passthrough.ts');
 
-/** Starts bench/passthrough.ts (always this checkout's, whatever BENCH_GATEWAY_DIR says) in front of `upstreamUrl`. */
-export function startPassthrough(upstreamUrl: string, port: number, nodeArgs: string[]): Promise<ChildServer> {
+/**
+ * Starts bench/passthrough.ts (always this checkout's, whatever BENCH_GATEWAY_DIR says) in front of `upstreamUrl`,
+ * listening with `backlog` (node's default 511 when undefined).
+ */
+export function startPassthrough(
+  upstreamUrl: string,
+  port: number,
+  nodeArgs: string[],
+  backlog?: number,
+): Promise<ChildServer> {
   return startChildServer({
     label: `the passthrough proxy (${PASSTHROUGH_SCRIPT})`,
     args: [
@@ -187,6 +195,7 @@ export function startPassthrough(upstreamUrl: string, port: number, nodeArgs: st
       upstreamUrl,
       '--port',
       String(port),
+      ...(backlog === undefined ? [] : ['--backlog', String(backlog)]),
     ],
     cwd: join(__dirname, '..'),
     port,
@@ -217,6 +226,24 @@ export function clockTicksPerSecond(): number {
     }
   }
   return clockTicks;
+}
+
+/**
+ * utime and stime of a process in microseconds (all its threads; with `mainThread`, only the thread whose id is the
+ * pid: node's event loop, which every request waits for), or undefined where /proc is not available.
+ */
+export function processCpuSplit(
+  pid: number,
+  mainThread = false,
+): { userMicros: number; systemMicros: number } | undefined {
+  try {
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = 1_000_000 / clockTicksPerSecond();
+    return { userMicros: Number(fields[11]) * ticks, systemMicros: Number(fields[12]) * ticks };
+  } catch {
+    return undefined;
+  }
 }
 
 /** utime + stime of a process in microseconds, or undefined where /proc is not available. */
@@ -292,6 +319,61 @@ export async function scrapeMetrics(url: string): Promise<GatewayMetrics | undef
       heapTotalMiB: mib('nodejs_heap_size_total_bytes'),
       externalMiB: mib('nodejs_external_memory_bytes'),
     };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface ListenCounters {
+  /** TcpExt ListenOverflows: a connection completed its handshake while the listener's accept queue was full. */
+  readonly overflows: number;
+  /** TcpExt ListenDrops: SYNs and handshakes a listener dropped (overflows included). */
+  readonly drops: number;
+  /** TcpExt TCPSynRetrans: SYNs a client sent again (each costs it 1 s, then 2 s, ...: the kernel's SYN backoff). */
+  readonly synRetransmits: number;
+}
+
+/**
+ * The network namespace's TCP listen-queue counters from /proc/net/netstat (namespace-wide: anything else on this
+ * machine that overflows a listener counts too), or undefined where /proc is not available.
+ */
+export function listenCounters(): ListenCounters | undefined {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const at = lines.findIndex((line) => line.startsWith('TcpExt:'));
+    const names = lines[at]?.split(' ') ?? [];
+    const values = lines[at + 1]?.split(' ') ?? [];
+    const field = (name: string) => Number(values[names.indexOf(name)] ?? NaN);
+    const counters = {
+      overflows: field('ListenOverflows'),
+      drops: field('ListenDrops'),
+      synRetransmits: field('TCPSynRetrans'),
+    };
+    return Object.values(counters).every(Number.isFinite) ? counters : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The accept-queue limit of the socket listening on 127.0.0.1:`port` (ss's Send-Q for a listener: listen()'s backlog
+ * capped at net.core.somaxconn), or undefined when ss is not there.
+ */
+export function listenBacklog(port: number): number | undefined {
+  try {
+    const text = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8', timeout: 5000 });
+    const fields = text.trim().split('\n')[0]?.trim().split(/\s+/) ?? [];
+    const backlog = Number(fields[2]);
+    return fields[0] === 'LISTEN' && Number.isInteger(backlog) ? backlog : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** net.core.somaxconn: the most any listen() backlog gets. */
+export function somaxconn(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim()) || undefined;
   } catch {
     return undefined;
   }

@@ -44,6 +44,9 @@ export interface LoadStats {
   readonly benchCpuMicros: number;
 }
 
+/** What one request needs to know (a LoadSpec or a BurstSpec). */
+type RequestSpec = Pick<LoadSpec, 'origin' | 'path' | 'headers' | 'stream' | 'minResponseBytes'>;
+
 interface Timing {
   readonly ttfb: number;
   readonly total: number;
@@ -56,7 +59,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
 class RequestFailed extends Error {}
 
 /** One request through undici's low-level dispatch (no stream objects), timing headers, first body chunk and end. */
-function timedRequest(pool: Dispatcher, spec: LoadSpec, body: Buffer): Promise<Timing> {
+function timedRequest(pool: Dispatcher, spec: RequestSpec, body: Buffer): Promise<Timing> {
   const started = performance.now();
   return new Promise<Timing>((resolve, reject) => {
     let status = 0;
@@ -210,5 +213,134 @@ export async function runLoad(spec: LoadSpec): Promise<LoadStats> {
     };
   } finally {
     await pool.close().catch(() => undefined);
+  }
+}
+
+export interface BurstSpec {
+  readonly origin: string;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  /** The body template (with SEQUENCE_MARKER, made distinct per request). */
+  readonly body: Buffer;
+  readonly stream: boolean;
+  readonly minResponseBytes?: number;
+  /** How many requests to open at once, each on a connection of its own. */
+  readonly streams: number;
+  /** The whole burst gives up (the pool is destroyed, what is left counts as errors) after this long. */
+  readonly deadlineMs: number;
+}
+
+export interface Distribution {
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+}
+
+export interface BurstStats {
+  readonly streams: number;
+  /** Streams that ended complete with 200. */
+  readonly ok: number;
+  readonly errors: number;
+  readonly errorSamples: string[];
+  /** How long this process took to dispatch all of them (the same at every target: undici's and node's side). */
+  readonly dispatchMs: number;
+  /** First dispatch to the last stream's end (or failure). */
+  readonly wallMs: number;
+  /** Dispatch of each request to its first body chunk (stream) or headers (json). */
+  readonly ttfb: Distribution;
+  /** Dispatch of each request to its end. */
+  readonly total: Distribution;
+  /** The client's connections to the target right after the burst (undici Pool stats: should be `streams`). */
+  readonly clientConnections: number;
+  /** CPU time of this process (load generator + fake upstream) over the burst, pool close included. */
+  readonly benchCpuMicros: number;
+}
+
+function distribution(values: number[]): Distribution {
+  const sorted = Float64Array.from(values).sort();
+  return {
+    p50Ms: percentile(sorted, 0.5),
+    p90Ms: percentile(sorted, 0.9),
+    p99Ms: percentile(sorted, 0.99),
+    maxMs: sorted.length > 0 ? sorted[sorted.length - 1]! : NaN,
+  };
+}
+
+/**
+ * Opens `streams` requests in the same tick on a fresh undici Pool (connections = streams, pipelining 1, no
+ * warm connection), so every request is a new TCP connection to the target too: the burst includes the target's
+ * accept queue (listen backlog) and its per-connection setup. Resolves when every request has ended or failed, or at
+ * the deadline; the pool (and so every connection) is closed before it resolves.
+ */
+export async function runBurst(spec: BurstSpec): Promise<BurstStats> {
+  const markerAt = spec.body.indexOf(SEQUENCE_MARKER);
+  if (markerAt === -1) throw new Error('the body template has no sequence marker');
+  const digitsAt = markerAt + SEQUENCE_MARKER.length - 12;
+  const bodies = Array.from({ length: spec.streams }, () => {
+    const body = Buffer.from(spec.body);
+    body.write(String(sequence++ % 1e12).padStart(12, '0'), digitsAt, 'latin1');
+    return body;
+  });
+  const pool = new Pool(spec.origin, {
+    connections: spec.streams,
+    pipelining: 1,
+    keepAliveTimeout: 120_000,
+    headersTimeout: REQUEST_TIMEOUT_MS,
+    bodyTimeout: REQUEST_TIMEOUT_MS,
+    // SYNs a full accept queue dropped are sent again after 1 s, 3 s, 7 s ...: that is latency, not an error.
+    connect: { timeout: REQUEST_TIMEOUT_MS },
+  });
+  const ttfbs: number[] = [];
+  const totals: number[] = [];
+  const errorSamples: string[] = [];
+  let errors = 0;
+  let deadline: NodeJS.Timeout | undefined;
+  let clientConnections = 0;
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  try {
+    const requests = bodies.map((body) =>
+      timedRequest(pool, spec, body).then(
+        (timing) => {
+          ttfbs.push(timing.ttfb);
+          totals.push(timing.total);
+        },
+        (error: unknown) => {
+          errors++;
+          const message = error instanceof Error ? `${error.constructor.name}: ${error.message}` : String(error);
+          if (errorSamples.length < 5 && !errorSamples.includes(message)) errorSamples.push(message);
+        },
+      ),
+    );
+    const dispatchMs = performance.now() - started;
+    const timedOut = new Promise<'deadline'>((resolve) => {
+      deadline = setTimeout(() => resolve('deadline'), spec.deadlineMs);
+    });
+    const outcome = await Promise.race([Promise.all(requests).then(() => 'done' as const), timedOut]);
+    if (outcome === 'deadline') {
+      errorSamples.push(`the burst did not finish within ${spec.deadlineMs} ms`);
+      await pool.destroy(new Error('burst deadline')).catch(() => undefined);
+      await Promise.all(requests);
+    }
+    const wallMs = performance.now() - started;
+    clientConnections = pool.stats.connected;
+    await pool.close().catch(() => undefined);
+    const cpu = process.cpuUsage(cpuBefore);
+    return {
+      streams: spec.streams,
+      ok: ttfbs.length,
+      errors,
+      errorSamples,
+      dispatchMs,
+      wallMs,
+      ttfb: distribution(ttfbs),
+      total: distribution(totals),
+      clientConnections,
+      benchCpuMicros: cpu.user + cpu.system,
+    };
+  } finally {
+    clearTimeout(deadline);
+    if (!pool.closed && !pool.destroyed) await pool.destroy().catch(() => undefined);
   }
 }

@@ -5,8 +5,9 @@
  * when the upstream sent one). No body is parsed or buffered, nothing is logged or counted. GET /health/live answers 200.
  *
  * Run as its own process so its CPU and RSS can be read from /proc, like the gateway's:
- *   node -r esbuild-register bench/passthrough.ts --upstream http://127.0.0.1:PORT --port N
- * run.ts starts and stops it (SIGTERM: close and exit 0).
+ *   node -r esbuild-register bench/passthrough.ts --upstream http://127.0.0.1:PORT --port N [--backlog N]
+ * run.ts starts and stops it (SIGTERM: close and exit 0). --backlog is listen()'s (node's default 511; the kernel
+ * caps it at net.core.somaxconn); the bench passes BENCH_BACKLOG so a burst of new connections is not dropped here.
  */
 import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { Pool } from 'undici';
@@ -25,15 +26,18 @@ const HOP_BY_HOP = new Set([
 ]);
 const NOT_FOUND = Buffer.from('{"type":"error","error":{"type":"not_found_error","message":"bench passthrough"}}');
 
-function argument(name: string): string {
+function argument(name: string, optional = false): string | undefined {
   const at = process.argv.indexOf(name);
   const value = at === -1 ? undefined : process.argv[at + 1];
-  if (!value) throw new Error(`usage: passthrough.ts --upstream URL --port N (missing ${name})`);
+  if (!value && !optional)
+    throw new Error(`usage: passthrough.ts --upstream URL --port N [--backlog N] (missing ${name})`);
   return value;
 }
 
-const upstream = argument('--upstream');
+const upstream = argument('--upstream')!;
 const port = Number(argument('--port'));
+const backlogArgument = argument('--backlog', true);
+const backlog = backlogArgument === undefined ? undefined : Number(backlogArgument);
 const pool = new Pool(upstream, {
   pipelining: 1,
   keepAliveTimeout: 120_000,
@@ -98,7 +102,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
 
 const server = createServer({ keepAliveTimeout: 120_000, requestTimeout: 0, noDelay: true }, handle);
 server.keepAliveTimeout = 120_000;
-server.listen(port, '127.0.0.1');
+server.listen({ port, host: '127.0.0.1', backlog });
 
 // The orphan watchdog the gateway gets as a preload (see gateway-process.ts): exit when the bench is gone.
 const parent = process.ppid;

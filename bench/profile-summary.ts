@@ -4,12 +4,15 @@
  * file, GC, prom-client, pino, ...) and the top functions.
  *
  *   node -r esbuild-register bench/profile-summary.ts DIR/CPU.*.cpuprofile [--from-ms N] [--to-ms N] [--top N]
+ *     [--callers TEXT [--depth N]]
  *
  * Startup is left out: by default everything up to the end of the first stretch of >= 300 ms without a busy sample
  * (the gateway idles while the bench warms up the direct target); --from-ms sets the cut by hand (0 keeps it all),
  * --to-ms ends the window (e.g. to look at one case of several: the profile's timeline is printed).
  * Idle samples are never counted; percentages are of the busy samples that are left. Time in V8 builtins and
  * native bindings (JSON.parse, a socket's writev, ...) counts for the bucket of the JS function that called them.
+ * --callers TEXT adds the heaviest call paths into the functions whose name or file contains TEXT (e.g. "deprecate",
+ * "writev", "async_hooks"): the time spent in them, by the --depth (default 6) frames above the innermost match.
  */
 import { readFileSync } from 'node:fs';
 
@@ -35,6 +38,8 @@ interface CpuProfile {
 }
 
 const IDLE_GAP_US = 300_000;
+/** Frames of caller path shown by --callers (--depth N to change). */
+const CALLER_DEPTH = 6;
 /** Sums over several buckets, printed first. */
 const GROUPS: [string, string][] = [
   ['gateway src, all files', 'gateway '],
@@ -100,6 +105,11 @@ function functionKey(frame: CallFrame): string {
   return frame.url ? `${name}  ${shortUrl(frame.url)}:${frame.lineNumber + 1}` : name;
 }
 
+function textOption(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at === -1 ? undefined : process.argv[at + 1];
+}
+
 function option(name: string, fallback: number | undefined): number | undefined {
   const at = process.argv.indexOf(name);
   if (at === -1) return fallback;
@@ -110,7 +120,10 @@ function option(name: string, fallback: number | undefined): number | undefined 
 
 function main(): void {
   const file = process.argv.slice(2).find((arg, i, all) => !arg.startsWith('--') && !all[i - 1]?.startsWith('--'));
-  if (!file) throw new Error('usage: profile-summary.ts FILE.cpuprofile [--from-ms N] [--to-ms N] [--top N]');
+  if (!file)
+    throw new Error('usage: profile-summary.ts FILE.cpuprofile [--from-ms N] [--to-ms N] [--top N] [--callers TEXT]');
+  const callers = textOption('--callers');
+  const depth = option('--depth', CALLER_DEPTH)!;
   const top = option('--top', 25)!;
   const toUs = (option('--to-ms', undefined) ?? Infinity) * 1000;
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
@@ -158,6 +171,8 @@ function main(): void {
   const selfByGroup = new Map<string, number>();
   const totalByGroup = new Map<string, number>();
   const totalByBucket = new Map<string, number>();
+  const byCallerPath = new Map<string, number>();
+  let inCallers = 0;
   const add = (map: Map<string, number>, key: string, value: number) => map.set(key, (map.get(key) ?? 0) + value);
   let busy = 0;
   for (let i = 0; i < profile.samples.length - 1; i++) {
@@ -186,6 +201,20 @@ function main(): void {
       if ([...buckets].some((bucket) => bucket.startsWith(prefix))) add(totalByGroup, group, weight);
     }
     for (const key of functions) add(totalByFunction, key, weight);
+    if (callers !== undefined) {
+      // The innermost frame that matches, and the frames above it.
+      let at: number | undefined = id;
+      while (at !== undefined && !functionKey(byId.get(at)!.callFrame).includes(callers)) at = parent.get(at);
+      if (at !== undefined) {
+        const path: string[] = [];
+        for (let up: number | undefined = at; up !== undefined && path.length <= depth; up = parent.get(up)) {
+          const frame = byId.get(up)!.callFrame;
+          if (frame.functionName !== '(root)') path.push(functionKey(frame));
+        }
+        inCallers += weight;
+        add(byCallerPath, path.join('\n      <- '), weight);
+      }
+    }
     for (const key of buckets) add(totalByBucket, key, weight);
   }
 
@@ -220,6 +249,14 @@ function main(): void {
   out.push('');
   out.push(`Top ${top} functions by inclusive time:`);
   for (const [name, value] of sorted(totalByFunction).slice(0, top)) out.push(`  ${pct(value)} ${ms(value)}  ${name}`);
+  if (callers !== undefined) {
+    out.push('');
+    out.push(
+      `Call paths into "${callers}" (${ms(inCallers).trim()}, ${pct(inCallers).trim()} of busy), heaviest first:`,
+    );
+    for (const [path, value] of sorted(byCallerPath).slice(0, Math.min(top, 12)))
+      out.push(`  ${pct(value)} ${ms(value)}  ${path}`);
+  }
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

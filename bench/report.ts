@@ -1,5 +1,5 @@
-import type { GatewayMetrics } from './gateway-process';
-import type { LoadStats, RunLength } from './load';
+import type { GatewayMetrics, ListenCounters } from './gateway-process';
+import type { BurstStats, LoadStats, RunLength } from './load';
 
 /** One target's run of a case. */
 export interface TargetRun {
@@ -36,6 +36,46 @@ export interface CaseResult {
   readonly gateway: GatewayRun;
 }
 
+/** One target's run of the burst case. */
+export interface BurstTargetRun {
+  readonly stats?: BurstStats;
+  /** Upstream responses open at the same moment at peak (counted by the fake upstream). */
+  readonly upstreamPeakOpen?: number;
+  /** TCP connections the fake upstream accepted during the burst (new upstream connections of the proxy). */
+  readonly upstreamConnections?: number;
+  /** Upstream calls during the burst (should be the burst's size). */
+  readonly upstreamCalls?: number;
+  /** Listen-queue counters of the network namespace over the burst (see gateway-process.ts listenCounters). */
+  readonly listen?: ListenCounters;
+  /** The proxy's utime+stime over the burst window (burst, client connections closed, settle), per stream. */
+  readonly cpuMicrosPerStream?: number;
+  readonly cpuMicros?: number;
+  /** Of cpuMicros, the kernel's share (stime: TCP handshakes, socket reads and writes on loopback, epoll). */
+  readonly systemMicros?: number;
+  /** Of cpuMicros, the main thread's (the event loop that every stream's first byte waits for). */
+  readonly mainThreadMicros?: number;
+  /** Gateway GC pauses over the window, per stream. */
+  readonly gcMicrosPerStream?: number;
+  /** The proxy's RSS right after the burst. */
+  readonly rssAfterMiB?: number;
+  readonly otherProcessesCores?: number;
+  readonly skipped?: string;
+}
+
+export interface BurstResult {
+  readonly name: string;
+  readonly streams: number;
+  readonly bodyBytes: number;
+  /** How long the fake upstream kept each stream open after its first events (BENCH_BURST_HOLD_MS). */
+  readonly holdMs: number;
+  /** Accept-queue limits of the listeners (ss Send-Q), where ss could tell. */
+  readonly backlogs: { readonly upstream?: number; readonly passthrough?: number; readonly gateway?: number };
+  readonly somaxconn?: number;
+  readonly direct: BurstTargetRun;
+  readonly passthrough: BurstTargetRun;
+  readonly gateway: BurstTargetRun;
+}
+
 /** A child server's memory and exit, over the whole bench. */
 export interface ProcessFigures {
   readonly pid: number;
@@ -62,6 +102,7 @@ export interface Report {
   readonly measured: RunLength;
   readonly warmup: RunLength;
   readonly cases: CaseResult[];
+  readonly bursts: BurstResult[];
   readonly gateway?: GatewayFigures;
   readonly passthrough?: ProcessFigures;
   readonly fatal?: string;
@@ -133,6 +174,144 @@ function processLines(title: string, figures: ProcessFigures, problems: string[]
   return out;
 }
 
+const BURST_TARGETS = [
+  ['direct', 'direct'],
+  ['passthrough', 'passthru'],
+  ['gateway', 'gateway'],
+] as const;
+
+/** The burst section: TTFB distribution, upstream concurrency, listen-queue trouble and CPU per new stream. */
+function burstLines(result: BurstResult, problems: string[], budget: BudgetCheck[]): string[] {
+  const out: string[] = [];
+  const backlog = (value: number | undefined) => (value === undefined ? '?' : String(value));
+  out.push(
+    `${result.name}: ${result.streams} streaming requests (${result.bodyBytes} B body) dispatched in one tick, each on a ` +
+      `new client connection (undici Pool, connections ${result.streams}, pipelining 1).`,
+  );
+  out.push(
+    `  The fake upstream writes each stream's first events at once` +
+      (result.holdMs > 0 ? ` and its last 3 events and end ${result.holdMs} ms later` : ' and ends it at once') +
+      `. TTFB = each request's dispatch to its first body chunk; ms.`,
+  );
+  out.push(
+    `  Listen backlog (ss Send-Q; net.core.somaxconn ${backlog(result.somaxconn)}): fake upstream ` +
+      `${backlog(result.backlogs.upstream)}, passthrough ${backlog(result.backlogs.passthrough)}, gateway ` +
+      `${backlog(result.backlogs.gateway)}. "ovfl/drop/SYN" = ListenOverflows/ListenDrops/TCPSynRetrans during the ` +
+      `burst (namespace-wide). CPU = proxy utime+stime per stream over the burst + closing + 200 ms settle ` +
+      `(/proc: 10 ms ticks; "main thread" = the event loop's own share, the rest is GC helpers, libuv's pool, ...).`,
+  );
+  out.push(
+    [
+      '  Target'.padEnd(11),
+      'ok'.padStart(5),
+      'err'.padStart(4),
+      'dispatch'.padStart(8),
+      'TTFB p50'.padStart(9),
+      'p90'.padStart(8),
+      'p99'.padStart(8),
+      'max'.padStart(8),
+      'end p50'.padStart(8),
+      'end max'.padStart(8),
+      'wall'.padStart(7),
+      'up peak'.padStart(7),
+      'up conn'.padStart(7),
+      'cl conn'.padStart(7),
+      'ovfl/drop/SYN'.padStart(14),
+      '  CPU µs/stream',
+    ].join(' '),
+  );
+  for (const [name, short] of BURST_TARGETS) {
+    const run = result[name];
+    const stats = run.stats;
+    if (!stats) {
+      out.push(`  ${short.padEnd(9)} ${run.skipped ?? 'not run'}`);
+      continue;
+    }
+    const listen = run.listen ? `${run.listen.overflows}/${run.listen.drops}/${run.listen.synRetransmits}` : '-';
+    const bench = `bench ${fixed(stats.benchCpuMicros / stats.streams, 0, 0)}`;
+    const kernel =
+      run.systemMicros === undefined || run.cpuMicros === undefined || run.cpuMicros <= 0
+        ? ''
+        : `, ${((run.systemMicros / run.cpuMicros) * 100).toFixed(0)}% sys`;
+    const gc = run.gcMicrosPerStream === undefined ? '' : `, GC ${run.gcMicrosPerStream.toFixed(0)}`;
+    const cpu =
+      name === 'direct'
+        ? bench
+        : `proc ${fixed(run.cpuMicrosPerStream, 0, 0)} (main thread ${fixed(
+            run.mainThreadMicros === undefined ? undefined : run.mainThreadMicros / stats.streams,
+            0,
+            0,
+          )}; ${fixed(
+            run.cpuMicros === undefined ? undefined : run.cpuMicros / 1000,
+            0,
+            0,
+          )} ms in all${kernel}${gc}, RSS after ${fixed(run.rssAfterMiB, 0, 0)} MiB); ${bench}`;
+    out.push(
+      [
+        `  ${short}`.padEnd(11),
+        String(stats.ok).padStart(5),
+        String(stats.errors).padStart(4),
+        fixed(stats.dispatchMs, 1, 8),
+        fixed(stats.ttfb.p50Ms, 1, 9),
+        fixed(stats.ttfb.p90Ms, 1, 8),
+        fixed(stats.ttfb.p99Ms, 1, 8),
+        fixed(stats.ttfb.maxMs, 1, 8),
+        fixed(stats.total.p50Ms, 1, 8),
+        fixed(stats.total.maxMs, 1, 8),
+        fixed(stats.wallMs, 0, 7),
+        fixed(run.upstreamPeakOpen, 0, 7),
+        fixed(run.upstreamConnections, 0, 7),
+        fixed(stats.clientConnections, 0, 7),
+        listen.padStart(14),
+        `  ${cpu}`,
+      ].join(' '),
+    );
+    if (stats.errors > 0 || stats.errorSamples.length > 0) {
+      problems.push(`${result.name} ${name}: ${stats.errors} errors: ${stats.errorSamples.join(' | ')}`);
+    }
+    if (run.upstreamCalls !== undefined && run.upstreamCalls !== stats.streams) {
+      problems.push(`${result.name} ${name}: the upstream saw ${run.upstreamCalls} calls for ${stats.streams} streams`);
+    }
+    if (run.listen && (run.listen.overflows > 0 || run.listen.drops > 0)) {
+      problems.push(
+        `${result.name} ${name}: ${run.listen.overflows} listen-queue overflows, ${run.listen.drops} drops, ` +
+          `${run.listen.synRetransmits} SYN retransmits during the burst (an accept queue was full)`,
+      );
+    }
+  }
+  const pt = result.passthrough;
+  const gw = result.gateway;
+  if (pt.stats && gw.stats) {
+    out.push(
+      [
+        '  gw vs pt'.padEnd(11),
+        ''.padStart(5),
+        ''.padStart(4),
+        ''.padStart(8),
+        signed(gw.stats.ttfb.p50Ms - pt.stats.ttfb.p50Ms, 1, 9),
+        signed(gw.stats.ttfb.p90Ms - pt.stats.ttfb.p90Ms, 1, 8),
+        signed(gw.stats.ttfb.p99Ms - pt.stats.ttfb.p99Ms, 1, 8),
+        signed(gw.stats.ttfb.maxMs - pt.stats.ttfb.maxMs, 1, 8),
+        ''.padStart(8),
+        ''.padStart(8),
+        ''.padStart(7),
+        ''.padStart(7),
+        ''.padStart(7),
+        ''.padStart(7),
+        ''.padStart(14),
+        `  CPU ${times(ratio(gw.cpuMicrosPerStream, pt.cpuMicrosPerStream))}`,
+      ].join(' '),
+    );
+  }
+  const gwP50 = gw.stats?.ttfb.p50Ms;
+  const ptP50 = pt.stats?.ttfb.p50Ms;
+  budget.push({
+    pass: gwP50 !== undefined && ptP50 !== undefined && gwP50 <= ptP50,
+    line: `burst TTFB p50 gateway <= passthrough's, ${result.name}: gateway ${fixed(gwP50, 1, 0)} ms vs passthrough ${fixed(ptP50, 1, 0)} ms`,
+  });
+  return out;
+}
+
 /** Prints the table, the processes' memory and logging figures, problems and the budget; returns the checks. */
 export function printReport(report: Report): { budget: BudgetCheck[]; problems: boolean } {
   const out: string[] = [];
@@ -163,8 +342,10 @@ export function printReport(report: Report): { budget: BudgetCheck[]; problems: 
     'errors'.padStart(7),
     '  CPU µs/req',
   ].join(' ');
-  out.push(header);
-  out.push('-'.repeat(135));
+  if (report.cases.length > 0) {
+    out.push(header);
+    out.push('-'.repeat(135));
+  }
   const problems: string[] = [];
   const budget: BudgetCheck[] = [];
   for (const result of report.cases) {
@@ -268,12 +449,18 @@ export function printReport(report: Report): { budget: BudgetCheck[]; problems: 
     }
   }
 
+  for (const result of report.bursts) {
+    out.push('');
+    out.push(...burstLines(result, problems, budget));
+  }
+
   const gw = report.gateway;
   if (gw) {
     out.push('');
     out.push(...processLines('Gateway process', gw, problems, 'gateway'));
-    out.push('  CPU and GC per request, heap after the run:');
-    for (const c of report.cases.filter((r) => r.gateway.cpuMicrosPerRequest !== undefined)) {
+    const measuredCases = report.cases.filter((r) => r.gateway.cpuMicrosPerRequest !== undefined);
+    if (measuredCases.length > 0) out.push('  CPU and GC per request, heap after the run:');
+    for (const c of measuredCases) {
       const gc = c.gateway.gcMicrosPerRequest === undefined ? '-' : c.gateway.gcMicrosPerRequest.toFixed(0);
       const heap = c.gateway.heap;
       const heapText = heap
@@ -320,7 +507,7 @@ export function printReport(report: Report): { budget: BudgetCheck[]; problems: 
           : ''),
     );
   }
-  if (report.cases.length > 0) {
+  if (report.cases.length > 0 || report.bursts.length > 0) {
     const peak = gw?.peakRssMiB;
     budget.push({
       pass: peak !== undefined && megabytes(peak) < RSS_BUDGET_MB,
@@ -333,6 +520,12 @@ export function printReport(report: Report): { budget: BudgetCheck[]; problems: 
       .filter((target) => (c[target].otherProcessesCores ?? 0) > NOISE_CORES)
       .map((target) => `${c.name} ${target} ${c[target].otherProcessesCores!.toFixed(2)}`),
   );
+  for (const b of report.bursts) {
+    for (const [target] of BURST_TARGETS) {
+      const cores = b[target].otherProcessesCores;
+      if (cores !== undefined && cores > NOISE_CORES) noisy.push(`${b.name} ${target} ${cores.toFixed(2)}`);
+    }
+  }
   if (noisy.length > 0) {
     out.push('');
     out.push(

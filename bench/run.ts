@@ -11,7 +11,10 @@
  *
  * Cases: a Claude Code-sized body (~76 KB) and a small one, each JSON and streaming, at each BENCH_CONCURRENCY; plus
  * a long streaming answer (BENCH_LONG_DELTAS text deltas for a small request, chosen by the model name
- * `bench-deltas-<N>`, see fake-upstream.ts) at each BENCH_LONG_CONCURRENCY, to measure the per-event path.
+ * `bench-deltas-<N>`, see fake-upstream.ts) at each BENCH_LONG_CONCURRENCY, to measure the per-event path; plus a
+ * burst, `burst <N> streams`: N streaming requests with the small body opened in one tick, each on a new connection,
+ * for the TTFB distribution (p50/p90/p99/max), the upstream streams open at once at peak, listen-queue overflows and
+ * the proxies' CPU per new stream.
  *
  * Env: BENCH_SECONDS (measured seconds per run, default 4), BENCH_REQUESTS (a fixed number of measured requests per
  * run instead), BENCH_WARMUP_SECONDS (default 1), BENCH_CONCURRENCY (default "1,32"), BENCH_SMALL=0 (skip the
@@ -23,11 +26,18 @@
  * log), BENCH_ONLY (run only the cases whose name contains this text, or any of several texts separated by commas,
  * e.g. "small 145B json c=32,small 145B stream c=32"), BENCH_GATEWAY_DIR (benchmark the dist/main.js of another
  * checkout, e.g. a `git archive` snapshot with node_modules linked; default: this project; the passthrough and the
- * bench itself are always this checkout's), BENCH_ASCII=1 (strip the body's non-ASCII characters).
+ * bench itself are always this checkout's), BENCH_ASCII=1 (strip the body's non-ASCII characters), BENCH_BURST
+ * (requests in the burst case, default 1000; 0 skips it; select it alone with BENCH_ONLY=burst), BENCH_BURST_HOLD_MS
+ * (how long the fake upstream keeps each burst stream open after its first events, default 1000; 0 ends it at
+ * once, and then no two upstream streams overlap for long enough to count), BENCH_BACKLOG (listen() backlog of the
+ * fake upstream and the passthrough, default 4096, capped by the kernel at net.core.somaxconn; the gateway's is its
+ * own: node's default 511 unless src/ passes one), BENCH_PASSTHROUGH_BACKLOG (the passthrough's alone, e.g. 511 to
+ * see what the gateway's default does to the baseline).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { claudeCodeBody, claudeCodeHeaders, smallBody } from './claude-code-body';
 import { longAnswerModel, startFakeUpstream, streamAnswerBytes } from './fake-upstream';
 import {
@@ -35,17 +45,24 @@ import {
   freePort,
   GATEWAY_DIR,
   type GatewayMetrics,
+  type ListenCounters,
+  listenBacklog,
+  listenCounters,
   machineBusyMicros,
   PASSTHROUGH_SCRIPT,
   processCpuMicros,
+  processCpuSplit,
   processMemory,
   scrapeMetrics,
+  somaxconn,
   startGateway,
   startPassthrough,
   writeGatewayConfig,
 } from './gateway-process';
-import { type LoadSpec, type LoadStats, type RunLength, runLoad } from './load';
+import { type BurstStats, type LoadSpec, type RunLength, runBurst, runLoad } from './load';
 import {
+  type BurstResult,
+  type BurstTargetRun,
   type CaseResult,
   type GatewayFigures,
   type GatewayRun,
@@ -67,6 +84,10 @@ interface Options {
   readonly passthroughNodeArgs: string[];
   readonly keep: boolean;
   readonly only: string[];
+  readonly burst: number;
+  readonly burstHoldMs: number;
+  readonly backlog: number;
+  readonly passthroughBacklog: number;
 }
 
 function readOptions(env: NodeJS.ProcessEnv): Options {
@@ -90,6 +111,8 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
       ? { requests: Math.max(20, Math.round(requests / 10)) }
       : { seconds: positive('BENCH_WARMUP_SECONDS', 1) };
   const longDeltas = env.BENCH_LONG_DELTAS === '0' ? 0 : Math.round(positive('BENCH_LONG_DELTAS', 2000));
+  const burst = env.BENCH_BURST === '0' ? 0 : Math.round(positive('BENCH_BURST', 1000));
+  const burstHoldMs = env.BENCH_BURST_HOLD_MS === '0' ? 0 : Math.round(positive('BENCH_BURST_HOLD_MS', 1000));
   return {
     measured,
     warmup,
@@ -105,6 +128,10 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
       .split(',')
       .map((part) => part.trim())
       .filter(Boolean),
+    burst,
+    burstHoldMs,
+    backlog: Math.round(positive('BENCH_BACKLOG', 4096)),
+    passthroughBacklog: Math.round(positive('BENCH_PASSTHROUGH_BACKLOG', positive('BENCH_BACKLOG', 4096))),
   };
 }
 
@@ -121,6 +148,10 @@ interface CaseSpec {
 }
 
 const DEFAULT_DELTAS = 10;
+
+/** Which cases BENCH_ONLY selects (all when it is empty). */
+const selected = (options: Options, name: string) =>
+  options.only.length === 0 || options.only.some((text) => name.includes(text));
 
 function caseList(options: Options): CaseSpec[] {
   const large = claudeCodeBody();
@@ -159,8 +190,44 @@ function caseList(options: Options): CaseSpec[] {
       });
     }
   }
-  return options.only.length > 0 ? cases.filter((c) => options.only.some((text) => c.name.includes(text))) : cases;
+  return cases.filter((c) => selected(options, c.name));
 }
+
+interface BurstSpec {
+  readonly name: string;
+  readonly bodyName: string;
+  readonly body: Buffer;
+  readonly stream: true;
+  readonly streams: number;
+  readonly minResponseBytes?: undefined;
+}
+
+function burstList(options: Options): BurstSpec[] {
+  if (options.burst <= 0) return [];
+  const body = smallBody().streaming;
+  const spec: BurstSpec = {
+    name: `burst ${options.burst} streams`,
+    bodyName: `small ${body.length}B`,
+    body,
+    stream: true,
+    streams: options.burst,
+  };
+  return selected(options, spec.name) ? [spec] : [];
+}
+
+/** After the burst's last stream and the client's connections are closed: time for a proxy's after-response work. */
+const BURST_SETTLE_MS = 200;
+/** A burst that has not finished by then is cut short (the rest counts as errors). */
+const BURST_DEADLINE_MS = 120_000;
+
+const listenDelta = (before?: ListenCounters, after?: ListenCounters): ListenCounters | undefined =>
+  before && after
+    ? {
+        overflows: after.overflows - before.overflows,
+        drops: after.drops - before.drops,
+        synRetransmits: after.synRetransmits - before.synRetransmits,
+      }
+    : undefined;
 
 /** Reads one target process's, all child servers' and the whole machine's CPU counters around a measured phase. */
 class CpuWatch {
@@ -206,7 +273,7 @@ class CpuWatch {
   }
 
   /** Cores' worth of CPU that processes other than the bench and its child servers used during the measured phase. */
-  othersCores(stats: LoadStats): number | undefined {
+  othersCores(stats: { readonly benchCpuMicros: number; readonly seconds: number }): number | undefined {
     if (
       this.childrenStart === undefined ||
       this.childrenEnd === undefined ||
@@ -260,6 +327,7 @@ function processFigures(target: Target, startRssMiB: number | undefined): Proces
 async function main(): Promise<number> {
   const options = readOptions(process.env);
   const cases = caseList(options);
+  const bursts = burstList(options);
   const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
   const children: ChildServer[] = [];
 
@@ -283,14 +351,20 @@ async function main(): Promise<number> {
   const logFile = join(dir, 'logs', 'gateway.jsonl');
 
   const results: CaseResult[] = [];
+  const burstResults: BurstResult[] = [];
   let fatal: string | undefined;
   let gatewayFigures: GatewayFigures | undefined;
   let passthroughFigures: ProcessFigures | undefined;
   try {
-    const upstream = await startFakeUpstream();
+    const upstream = await startFakeUpstream({ backlog: options.backlog });
     cleanups.push({ name: 'fake upstream', run: () => upstream.close() });
     const passthroughPort = await freePort();
-    const passthrough = await startPassthrough(upstream.url, passthroughPort, options.passthroughNodeArgs);
+    const passthrough = await startPassthrough(
+      upstream.url,
+      passthroughPort,
+      options.passthroughNodeArgs,
+      options.passthroughBacklog,
+    );
     children.push(passthrough);
     cleanups.push({ name: 'passthrough', run: () => passthrough.stop() });
     const port = await freePort();
@@ -311,12 +385,16 @@ async function main(): Promise<number> {
     process.stdout.write(
       `bench: upstream ${upstream.url}, passthrough ${passthrough.url} (pid ${passthrough.pid}, ${PASSTHROUGH_SCRIPT}), ` +
         `gateway ${gateway.url} (pid ${gateway.pid}, ${join(GATEWAY_DIR, 'dist', 'main.js')}), ` +
-        `${cases.length} cases x {direct, passthrough, gateway}, ` +
+        `${cases.length + bursts.length} cases x {direct, passthrough, gateway}, ` +
         `${'seconds' in options.measured ? `${options.measured.seconds}s` : `${options.measured.requests} requests`} each\n`,
     );
     // JIT warm-up of every path before the first measured case, so case order does not decide who looks slow.
-    for (const spec of cases.filter(
-      (c, i) => cases.findIndex((d) => d.stream === c.stream && d.bodyName === c.bodyName) === i,
+    const warmUps: { bodyName: string; body: Buffer; stream: boolean; minResponseBytes?: number }[] = [
+      ...cases,
+      ...bursts,
+    ];
+    for (const spec of warmUps.filter(
+      (c, i) => warmUps.findIndex((d) => d.stream === c.stream && d.bodyName === c.bodyName) === i,
     )) {
       for (const target of targets) {
         const warm = await runLoad({
@@ -419,6 +497,102 @@ async function main(): Promise<number> {
       );
     }
 
+    for (const spec of bursts) {
+      const runBurstAt = async (target: Target): Promise<BurstTargetRun> => {
+        const server = target.server;
+        if (server?.exited() !== undefined) return { skipped: `${target.name} gone (${server.exited()})` };
+        const watch = new CpuWatch(server?.pid, pids);
+        const scrape = target.name === 'gateway';
+        const metricsBefore = scrape ? await scrapeMetrics(target.origin) : undefined;
+        upstream.holdStreams(options.burstHoldMs);
+        upstream.resetPeakOpen();
+        const servedBefore = upstream.served();
+        const connectionsBefore = upstream.connections();
+        const listenBefore = listenCounters();
+        const windowStart = performance.now();
+        const benchCpuBefore = process.cpuUsage();
+        const splitBefore = server ? processCpuSplit(server.pid) : undefined;
+        const mainBefore = server ? processCpuSplit(server.pid, true) : undefined;
+        watch.start();
+        let stats: BurstStats;
+        try {
+          stats = await runBurst({
+            origin: target.origin,
+            path: '/v1/messages?beta=true',
+            headers,
+            body: spec.body,
+            stream: true,
+            streams: spec.streams,
+            deadlineMs: BURST_DEADLINE_MS,
+          });
+          // The proxy's work after a stream's last byte (access log line, metrics) belongs to the stream.
+          await sleep(BURST_SETTLE_MS);
+        } finally {
+          upstream.holdStreams(0);
+        }
+        watch.end();
+        const splitAfter = server ? processCpuSplit(server.pid) : undefined;
+        const mainAfter = server ? processCpuSplit(server.pid, true) : undefined;
+        const benchCpu = process.cpuUsage(benchCpuBefore);
+        const windowSeconds = (performance.now() - windowStart) / 1000;
+        const listen = listenDelta(listenBefore, listenCounters());
+        const metricsAfter = scrape ? await scrapeMetrics(target.origin) : undefined;
+        target.sent += spec.streams;
+        const memory = server ? processMemory(server.pid) : undefined;
+        if (memory) target.rssAfterRuns.push(memory.rssMiB);
+        const cpuMicros = watch.targetMicros();
+        return {
+          stats,
+          upstreamPeakOpen: upstream.peakOpen(),
+          upstreamConnections: upstream.connections() - connectionsBefore,
+          upstreamCalls: upstream.served() - servedBefore,
+          listen,
+          cpuMicros,
+          cpuMicrosPerStream: cpuMicros === undefined ? undefined : cpuMicros / spec.streams,
+          systemMicros: splitBefore && splitAfter ? splitAfter.systemMicros - splitBefore.systemMicros : undefined,
+          mainThreadMicros:
+            mainBefore && mainAfter
+              ? mainAfter.userMicros + mainAfter.systemMicros - mainBefore.userMicros - mainBefore.systemMicros
+              : undefined,
+          gcMicrosPerStream:
+            metricsBefore && metricsAfter
+              ? ((metricsAfter.gcSeconds - metricsBefore.gcSeconds) * 1e6) / spec.streams
+              : undefined,
+          rssAfterMiB: memory?.rssMiB,
+          otherProcessesCores: watch.othersCores({
+            benchCpuMicros: benchCpu.user + benchCpu.system,
+            seconds: windowSeconds,
+          }),
+        };
+      };
+      const direct = await runBurstAt(directTarget);
+      const passthroughRun = await runBurstAt(passthroughTarget);
+      const gatewayRun = await runBurstAt(gatewayTarget);
+      burstResults.push({
+        name: spec.name,
+        streams: spec.streams,
+        bodyBytes: spec.body.length,
+        holdMs: options.burstHoldMs,
+        backlogs: {
+          upstream: listenBacklog(upstream.port),
+          passthrough: listenBacklog(passthroughPort),
+          gateway: listenBacklog(port),
+        },
+        somaxconn: somaxconn(),
+        direct,
+        passthrough: passthroughRun,
+        gateway: gatewayRun,
+      });
+      const p50 = (r: BurstTargetRun) =>
+        r.stats
+          ? `TTFB p50 ${r.stats.ttfb.p50Ms.toFixed(1).padStart(6)} ms, max ${r.stats.ttfb.maxMs.toFixed(0).padStart(5)} ms` +
+            (r.stats.errors ? ` (${r.stats.errors} errors)` : '')
+          : (r.skipped ?? 'not run');
+      process.stdout.write(
+        `  ${spec.name.padEnd(32)} direct ${p50(direct)}   passthrough ${p50(passthroughRun)}   gateway ${p50(gatewayRun)}\n`,
+      );
+    }
+
     gatewayFigures = {
       ...processFigures(gatewayTarget, startRss.get(gateway.pid)),
       logLevel: options.logLevel,
@@ -456,6 +630,7 @@ async function main(): Promise<number> {
     measured: options.measured,
     warmup: options.warmup,
     cases: results,
+    bursts: burstResults,
     gateway: gatewayFigures,
     passthrough: passthroughFigures,
     fatal,
