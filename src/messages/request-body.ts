@@ -7,22 +7,12 @@
  * happens lazily, only where a conversion needs it.
  */
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const COLON = 0x3a;
-const COMMA = 0x2c;
-const SCALAR = /^(?:true|false|null|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)$/;
+import { isUtf8 } from 'node:buffer';
+import { type FieldRange, JsonSyntaxError, scanJson } from './json-scan';
 
 export type JsonObject = Record<string, unknown>;
 
-interface Range {
-  readonly start: number;
-  readonly end: number;
-}
+type Range = FieldRange;
 
 export class RequestBody {
   private parsed: JsonObject | undefined;
@@ -33,9 +23,11 @@ export class RequestBody {
     private readonly fields: ReadonlyMap<string, Range>,
   ) {}
 
-  /** Scans a body that starts with `{`; throws SyntaxError when its structure is not valid JSON. */
+  /** Scans a body that starts with `{`; throws JsonSyntaxError when any of it is not valid JSON. */
   static scan(raw: Buffer): RequestBody {
-    return new RequestBody(raw, scanTopLevel(raw));
+    const fields = validJson(raw);
+    if (!fields) throw new JsonSyntaxError('Expected a JSON object', 0);
+    return new RequestBody(raw, fields);
   }
 
   keys(): string[] {
@@ -84,94 +76,32 @@ export class RequestBody {
   }
 }
 
-function scanTopLevel(raw: Buffer): Map<string, Range> {
-  const fields = new Map<string, Range>();
-  let at = skipSpace(raw, 0);
-  expect(raw, at, OPEN_BRACE);
-  at = skipSpace(raw, at + 1);
-  if (raw[at] === CLOSE_BRACE) return finish(raw, at + 1, fields);
-  for (;;) {
-    expect(raw, at, QUOTE);
-    const keyEnd = skipString(raw, at);
-    const key = JSON.parse(raw.toString('utf8', at, keyEnd)) as string;
-    at = skipSpace(raw, keyEnd);
-    expect(raw, at, COLON);
-    const start = skipSpace(raw, at + 1);
-    const end = skipValue(raw, start);
-    fields.set(key, { start, end });
-    at = skipSpace(raw, end);
-    if (raw[at] === CLOSE_BRACE) return finish(raw, at + 1, fields);
-    expect(raw, at, COMMA);
-    at = skipSpace(raw, at + 1);
-  }
+/**
+ * Proves the whole body valid UTF-8 and valid JSON, nested no deeper than the limit, and returns the top-level fields
+ * of an object body (undefined for any other JSON value). Throws JsonSyntaxError.
+ */
+export function validJson(raw: Buffer): Map<string, Range> | undefined {
+  if (!isUtf8(raw)) throw new JsonSyntaxError('Invalid UTF-8', firstInvalidUtf8(raw));
+  return scanJson(raw.toString('latin1'));
 }
 
-function finish(raw: Buffer, at: number, fields: Map<string, Range>): Map<string, Range> {
-  if (skipSpace(raw, at) !== raw.length) fail(at);
-  return fields;
-}
-
-function skipValue(raw: Buffer, at: number): number {
-  const byte = raw[at];
-  if (byte === QUOTE) return skipString(raw, at);
-  if (byte === OPEN_BRACE || byte === OPEN_BRACKET) return skipNested(raw, at);
-  let end = at;
-  while (end < raw.length && !isDelimiter(raw[end]!)) end += 1;
-  if (!SCALAR.test(raw.toString('latin1', at, end))) fail(at);
-  return end;
-}
-
-/** Skips an object or array, checking that brackets pair up; strings inside are skipped whole. */
-function skipNested(raw: Buffer, at: number): number {
-  const open: number[] = [];
-  let i = at;
+/** Where UTF-8 decoding first fails, for the error message: only run on a body already known to be invalid. */
+function firstInvalidUtf8(raw: Buffer): number {
+  let i = 0;
   while (i < raw.length) {
     const byte = raw[i]!;
-    if (byte === QUOTE) {
-      i = skipString(raw, i);
-      continue;
-    }
-    if (byte === OPEN_BRACE || byte === OPEN_BRACKET) open.push(byte);
-    else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
-      const opener = open.pop();
-      if (opener !== (byte === CLOSE_BRACE ? OPEN_BRACE : OPEN_BRACKET)) fail(i);
-      if (open.length === 0) return i + 1;
-    }
-    i += 1;
-  }
-  return fail(i);
-}
-
-/** From an opening quote to just past its closing quote, with escaped quotes skipped. */
-function skipString(raw: Buffer, at: number): number {
-  let quote = raw.indexOf(QUOTE, at + 1);
-  while (quote !== -1) {
-    let backslashes = 0;
-    while (raw[quote - 1 - backslashes] === BACKSLASH) backslashes += 1;
-    if (backslashes % 2 === 0) return quote + 1;
-    quote = raw.indexOf(QUOTE, quote + 1);
-  }
-  return fail(raw.length);
-}
-
-function skipSpace(raw: Buffer, at: number): number {
-  let i = at;
-  while (i < raw.length) {
-    const byte = raw[i];
-    if (byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09) break;
-    i += 1;
+    const length =
+      byte < 0x80
+        ? 1
+        : byte >= 0xc2 && byte < 0xe0
+          ? 2
+          : byte >= 0xe0 && byte < 0xf0
+            ? 3
+            : byte >= 0xf0 && byte < 0xf5
+              ? 4
+              : 0;
+    if (length === 0 || i + length > raw.length || !isUtf8(raw.subarray(i, i + length))) return i;
+    i += length;
   }
   return i;
-}
-
-function isDelimiter(byte: number): boolean {
-  return byte === COMMA || byte === CLOSE_BRACE || byte === CLOSE_BRACKET || byte <= 0x20;
-}
-
-function expect(raw: Buffer, at: number, byte: number): void {
-  if (raw[at] !== byte) fail(at);
-}
-
-function fail(at: number): never {
-  throw new SyntaxError(`Unexpected token or end of input at position ${at}`);
 }
