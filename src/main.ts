@@ -11,6 +11,8 @@ import { isLoopbackHost, startupBanner } from './logging/banner';
 import { ProvidersService } from './providers/providers.service';
 import { VERSION } from './version';
 
+const LISTEN_BACKLOG = 4096;
+
 async function main(): Promise<void> {
   const args = parseCliArgs(process.argv.slice(2));
   if (args.help) return void process.stdout.write(`${USAGE}\n`);
@@ -23,7 +25,9 @@ async function main(): Promise<void> {
   const { settings } = source.initial;
 
   const { app, logger } = await createGatewayApp(source);
-  await app.listen({ host: settings.host, port: settings.port });
+  // Node's default of 511 drops connections when a team's Claude Codes open hundreds of streams at once; the kernel
+  // caps it at net.core.somaxconn.
+  await app.listen({ host: settings.host, port: settings.port, backlog: LISTEN_BACKLOG });
   const address = app.getHttpServer().address();
   const listening =
     typeof address === 'object' && address ? `http://${settings.host}:${address.port}` : String(address);
