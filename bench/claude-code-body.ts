@@ -1,5 +1,5 @@
 /**
- * A deterministic request body shaped like the one Claude Code 2.1.197 sends (see /work/shared/docs/claude-code-cli.md):
+ * A deterministic request body shaped like the one Claude Code 2.1.197 sends:
  * ~76 KB, `system` as 3 text blocks (billing header, SDK line, main prompt), 24 tools with JSON schemas (~63 KB),
  * a `role: system` message inside `messages`, a user message with a <system-reminder>, metadata, thinking,
  * context_management, output_config and `stream` last. The prose is generated from a fixed seed, so every run

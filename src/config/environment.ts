@@ -3,7 +3,7 @@ import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, validateSync } fr
 import { Type } from 'class-transformer';
 import { ConfigError, type ConfigOverrides } from './config-loader';
 
-/** The environment variables the gateway reads (CONTRACT §1); nothing else in the code reads process.env. */
+/** Every environment variable the gateway reads is a field of this class; nothing else in the code reads process.env. */
 export class Environment {
   @IsOptional() @IsString() BALANCER_CONFIG?: string;
   @IsOptional() @IsString() HOST?: string;

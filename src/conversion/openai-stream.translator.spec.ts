@@ -136,7 +136,7 @@ data: {"type":"message_stop"}
 `;
 
 describe('OpenAiStreamTranslator', () => {
-  describe('the protocol §7.4 worked example', () => {
+  describe('text followed by two parallel tool calls, event by event', () => {
     it('should emit exactly the expected Anthropic events for text followed by two parallel calls', () => {
       const { text, translator } = translate(WORKED_EXAMPLE);
       expect(text).toBe(WORKED_EXAMPLE_EXPECTED);

@@ -48,7 +48,7 @@ export function sse(type: string, data: unknown): string {
 }
 
 /**
- * Turns an OpenAI Chat Completions SSE stream into Anthropic Messages SSE (protocol §7.4). Feed it upstream text as
+ * Turns an OpenAI Chat Completions SSE stream into Anthropic Messages SSE: text, reasoning as thinking, tool calls as tool_use blocks, usage and the stop reason. Feed it upstream text as
  * it arrives; every call returns the Anthropic events to write right away. Pure: no I/O, no timers.
  */
 export class OpenAiStreamTranslator {

@@ -5,7 +5,7 @@ import type { TokenUsage } from '../messages/token-usage';
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600];
 const TTFB_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120];
 
-/** The gateway's Prometheus metrics (CONTRACT §6), registered once in a registry of their own. */
+/** The gateway's Prometheus metrics (the names and labels dashboards depend on), registered once in a registry of their own. */
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
