@@ -5,7 +5,8 @@ import { SEQUENCE_MARKER } from './claude-code-body';
 /** How long a run lasts: a fixed number of requests, or a fixed time. */
 export type RunLength = { readonly requests: number } | { readonly seconds: number };
 
-export interface LoadSpec {
+/** What each request of a run sends, and what counts as a complete answer. */
+export interface RequestShape {
   readonly origin: string;
   readonly path: string;
   readonly headers: Record<string, string>;
@@ -14,6 +15,9 @@ export interface LoadSpec {
   readonly stream: boolean;
   /** A complete answer shorter than this is counted as an error (to catch a long answer that came back short). */
   readonly minResponseBytes?: number;
+}
+
+export interface LoadSpec extends RequestShape {
   readonly concurrency: number;
   readonly warmup: RunLength;
   readonly measured: RunLength;
@@ -216,14 +220,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadStats> {
   }
 }
 
-export interface BurstSpec {
-  readonly origin: string;
-  readonly path: string;
-  readonly headers: Record<string, string>;
-  /** The body template (with SEQUENCE_MARKER, made distinct per request). */
-  readonly body: Buffer;
-  readonly stream: boolean;
-  readonly minResponseBytes?: number;
+export interface BurstSpec extends RequestShape {
   /** How many requests to open at once, each on a connection of its own. */
   readonly streams: number;
   /** The whole burst gives up (the pool is destroyed, what is left counts as errors) after this long. */

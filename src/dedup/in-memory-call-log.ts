@@ -1,8 +1,7 @@
 import type { CallEnd, CallHead, CallSink } from '../messages/call-answer';
-import { SseEventScanner } from '../messages/sse';
 import type { SseChunk } from '../providers/provider-adapter';
 import type { ChunkSource, DedupLease } from './dedup.store';
-import { type AssembledMessage, assembleMessage, MessageAssembler } from './message-assembler';
+import { type AssembledMessage, assembleMessage, StreamAssembly } from './message-assembler';
 
 /**
  * Past this much answer a call stops taking new followers and its chunks are no longer kept: the readers already
@@ -23,7 +22,7 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
   private readonly listeners: (() => void)[] = [];
   /** Followers that claimed the call but have not attached yet: the chunks are kept for them. */
   private pending = 0;
-  private assembler: { scanner: SseEventScanner; assembler: MessageAssembler } | undefined;
+  private assembly: StreamAssembly | undefined;
   private assembled: AssembledMessage | undefined;
   private behind: CallSink[] = [];
   private overflowed = false;
@@ -74,8 +73,8 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
         this.closeToFollowers();
         if (this.pending === 0) this.stopKeeping();
       }
-    } else if (this.assembler) {
-      for (const event of this.assembler.scanner.push(chunk)) this.assembler.assembler.push(event);
+    } else {
+      this.assembly?.push(chunk);
     }
     this.behind = [];
     for (const reader of this.readers) if (!reader.write(chunk)) this.behind.push(reader);
@@ -112,9 +111,8 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
 
   message(): AssembledMessage | undefined {
     if (this.assembled) return this.assembled;
-    if (this.assembler) {
-      for (const event of this.assembler.scanner.flush()) this.assembler.assembler.push(event);
-      this.assembled = this.assembler.assembler.result();
+    if (this.assembly) {
+      this.assembled = this.assembly.finish();
     } else if (this.chunks) {
       this.assembled = assembleMessage(this.chunks);
     }
@@ -125,10 +123,8 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
     const kept = this.chunks ?? [];
     this.chunks = undefined;
     this.bytes = 0;
-    const scanner = new SseEventScanner();
-    const assembler = new MessageAssembler();
-    for (const chunk of kept) for (const event of scanner.push(chunk)) assembler.push(event);
-    this.assembler = { scanner, assembler };
+    this.assembly = new StreamAssembly();
+    for (const chunk of kept) this.assembly.push(chunk);
   }
 
   private closeToFollowers(): void {

@@ -118,11 +118,25 @@ function asString(value: unknown): string {
   return typeof value === 'string' ? value : '';
 }
 
+/** Assembles a stream's message from its raw chunks as they come. */
+export class StreamAssembly {
+  private readonly scanner = new SseEventScanner();
+  private readonly assembler = new MessageAssembler();
+
+  push(chunk: SseChunk): void {
+    for (const event of this.scanner.push(chunk)) this.assembler.push(event);
+  }
+
+  /** The whole message once the stream has ended with message_stop, else undefined. */
+  finish(): AssembledMessage | undefined {
+    for (const event of this.scanner.flush()) this.assembler.push(event);
+    return this.assembler.result();
+  }
+}
+
 /** The message a whole recorded stream describes, or undefined when it never reached message_stop. */
 export function assembleMessage(chunks: readonly SseChunk[]): AssembledMessage | undefined {
-  const scanner = new SseEventScanner();
-  const assembler = new MessageAssembler();
-  for (const chunk of chunks) for (const event of scanner.push(chunk)) assembler.push(event);
-  for (const event of scanner.flush()) assembler.push(event);
-  return assembler.result();
+  const assembly = new StreamAssembly();
+  for (const chunk of chunks) assembly.push(chunk);
+  return assembly.finish();
 }

@@ -89,18 +89,25 @@ export async function openStreamGate(
   }
 }
 
+/** The type and message an SSE `error` event's data names; `unparsed` holds the data's start when it is not JSON. */
+export function readStreamError(data: string | undefined): { type: string; message?: string; unparsed?: string } {
+  try {
+    const error = (JSON.parse(data ?? '') as { error?: { type?: unknown; message?: unknown } }).error;
+    return {
+      type: typeof error?.type === 'string' ? error.type : 'api_error',
+      message: typeof error?.message === 'string' ? error.message : undefined,
+    };
+  } catch {
+    return { type: 'api_error', unparsed: data?.slice(0, 200) || undefined };
+  }
+}
+
 /** An SSE `error` event as an attempt failure, named like the HTTP error it stands for. */
 export function streamErrorFailure(event: WatchedEvent, patterns: readonly RegExp[]): AttemptFailure {
   const data = event.data ?? '';
-  let type = 'api_error';
-  let message = '';
-  try {
-    const parsed = JSON.parse(data) as { error?: { type?: unknown; message?: unknown } };
-    if (typeof parsed.error?.type === 'string') type = parsed.error.type;
-    if (typeof parsed.error?.message === 'string') message = parsed.error.message;
-  } catch {
-    message = data.slice(0, 200);
-  }
+  const read = readStreamError(data);
+  const { type } = read;
+  const message = read.message ?? read.unparsed;
   const pattern = patterns.find((p) => p.test(data));
   return {
     outcome: 'stream_error_event',

@@ -3,7 +3,7 @@ import type { SseChunk } from '../providers/provider-adapter';
 import { type AttemptFailure, isAbortError, networkFailure } from '../providers/upstream-failure';
 import type { CallEnd, CallSink } from './call-answer';
 import { formatSseEvent } from './sse';
-import { type OpenedStream, streamErrorFailure } from './stream-gate';
+import { type OpenedStream, readStreamError, streamErrorFailure } from './stream-gate';
 import { applyStreamEventUsage } from './token-usage';
 
 export interface StreamOutcome {
@@ -94,13 +94,6 @@ function cancelled(): StreamOutcome {
 
 /** The type and message of an upstream's own `error` event, as its readers saw it. */
 function upstreamError(data: string | undefined): CallEnd['error'] {
-  try {
-    const error = (JSON.parse(data ?? '') as { error?: { type?: unknown; message?: unknown } }).error;
-    return {
-      type: typeof error?.type === 'string' ? error.type : 'api_error',
-      message: typeof error?.message === 'string' ? error.message : 'The upstream stream failed.',
-    };
-  } catch {
-    return { type: 'api_error', message: 'The upstream stream failed.' };
-  }
+  const { type, message } = readStreamError(data);
+  return { type, message: message ?? 'The upstream stream failed.' };
 }
