@@ -1,14 +1,19 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../common/gateway-error';
+import type { ServerLimits } from '../server/server-limits';
 import { RequestBody } from './request-body';
+
+type PaceLimits = Pick<ServerLimits, 'bodyGraceMs' | 'minBodyBytesPerSecond' | 'deadlineCheckMs'>;
 
 /**
  * Reads JSON bodies. An object becomes a RequestBody (the client's bytes plus where each top-level field is), so a
  * passthrough request is forwarded exactly as sent and never decoded whole; anything else is parsed as usual.
  * The size limit is read per request, so a reload that changes max_body_bytes applies at once; a body is refused as
- * soon as it passes the limit, not after it was read whole.
+ * soon as it passes the limit, not after it was read whole. A body that trickles in slower than the minimum rate, once
+ * its grace is over, is refused too, and its connection closed: it would otherwise hold a socket for as long as the
+ * sender likes.
  */
-export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: () => number): void {
+export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: () => number, pace: PaceLimits): void {
   const parse = (
     request: FastifyRequest,
     payload: NodeJS.ReadableStream,
@@ -30,23 +35,33 @@ export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: (
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    const fail = (error: Error) => {
+      failed = true;
+      clearTimeout(paceCheck);
+      done(error);
+    };
+    const started = Date.now();
+    const expected = Number.isFinite(declared) ? declared : Infinity;
+    const checkPace = () => {
+      const owed = Math.min(expected, ((Date.now() - started - pace.bodyGraceMs) / 1000) * pace.minBodyBytesPerSecond);
+      if (size < owed) fail(tooSlow(size, pace));
+      else paceCheck = setTimeout(checkPace, pace.deadlineCheckMs).unref();
+    };
+    let paceCheck = setTimeout(checkPace, pace.bodyGraceMs + pace.deadlineCheckMs).unref();
     payload.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
       if (size > limit) {
-        failed = true;
-        done(tooLarge());
+        fail(tooLarge());
         return;
       }
       chunks.push(chunk);
     });
     payload.on('error', (error: Error) => {
-      if (!failed) {
-        failed = true;
-        done(error);
-      }
+      if (!failed) fail(error);
     });
     payload.on('end', () => {
+      clearTimeout(paceCheck);
       if (failed) return;
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       try {
@@ -59,6 +74,15 @@ export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: (
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', parse);
   fastify.addContentTypeParser('*', parse);
+}
+
+function tooSlow(received: number, pace: PaceLimits): GatewayError {
+  return new GatewayError(
+    408,
+    'invalid_request_error',
+    `The request body arrived too slowly (${received} bytes so far): after ${pace.bodyGraceMs / 1000} s a body must arrive at ${pace.minBodyBytesPerSecond} bytes per second or more.`,
+    { connection: 'close' },
+  );
 }
 
 /** Empty bodies are allowed here (POST /providers/reload has none); the message routes refuse them themselves. */

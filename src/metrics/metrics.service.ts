@@ -74,6 +74,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly protocolErrors = new Counter({
+    name: 'balancer_client_protocol_errors_total',
+    help: 'Connections closed before a request existed: bad HTTP, headers too large, or too slow to arrive.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly oauthTokenExpiry = new Gauge({
     name: 'balancer_oauth_token_expiry_seconds',
     help: 'Seconds until each stored OAuth account token expires.',

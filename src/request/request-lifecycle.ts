@@ -11,7 +11,11 @@ const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** The client's x-request-id when it is sane, else a new `req_…` id. */
 export function requestIdFor(req: IncomingMessage): string {
   const sent = req.headers['x-request-id'];
-  return typeof sent === 'string' && CLIENT_ID.test(sent) ? sent : `req_${randomUUID().replaceAll('-', '')}`;
+  return typeof sent === 'string' && CLIENT_ID.test(sent) ? sent : newRequestId();
+}
+
+export function newRequestId(): string {
+  return `req_${randomUUID().replaceAll('-', '')}`;
 }
 
 /**

@@ -8,6 +8,7 @@ import {
   startGateway,
   userMessage,
 } from '../support/gateway-harness';
+import { LifecycleState } from '../../src/health/lifecycle.state';
 import { VERSION } from '../../src/version';
 
 const MODEL = 'claude-sonnet-4-5';
@@ -137,6 +138,44 @@ describe('service endpoints', () => {
     expect(text).toContain('# TYPE balancer_request_duration_seconds histogram');
     expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     expect(text).toMatch(/^nodejs_heap_size_used_bytes /m);
+  });
+});
+
+describe('while the process drains for shutdown', () => {
+  let fake: FakeUpstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    fake = await startFakeUpstream();
+    gateway = await startGateway({
+      providers: [anthropicProvider('main', fake.url)],
+      model_routes: { '*': [{ provider: 'main', model: 'passthrough' }] },
+    });
+    gateway.app.get(LifecycleState).draining = true;
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    await fake.close();
+  });
+
+  it('should refuse new requests with 503 overloaded_error in Anthropic shape and close the connection', async () => {
+    const response = await postJson(`${gateway.url}/v1/messages`, {
+      model: MODEL,
+      max_tokens: 5,
+      messages: userMessage(),
+    });
+    expect(response.status).toBe(503);
+    expect(response.headers.connection).toBe('close');
+    expect(response.body).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('should still answer the probes, readiness saying it is shutting down', async () => {
+    expect((await getJson(`${gateway.url}/health/live`)).status).toBe(200);
+    const ready = await getJson(`${gateway.url}/health`);
+    expect(ready.status).toBe(503);
+    expect(JSON.stringify(ready.body)).toContain('shutting down');
   });
 });
 

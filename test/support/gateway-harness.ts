@@ -10,6 +10,7 @@ import { loadConfigFile } from '../../src/config/config-loader';
 import { ConfigSource } from '../../src/config/config-source';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import { ProvidersService } from '../../src/providers/providers.service';
+import { SERVER_LIMITS, type ServerLimits } from '../../src/server/server-limits';
 
 export interface RunningGateway {
   readonly url: string;
@@ -34,8 +35,17 @@ export function anthropicProvider(name: string, url: string, extra: Record<strin
   };
 }
 
+export interface GatewayOptions {
+  /** Shorter server limits, so tests see timeouts and caps act in seconds. */
+  readonly serverLimits?: Partial<ServerLimits>;
+}
+
 /** Starts the real application (same wiring as main.ts) on 127.0.0.1, port 0, from a real YAML file. */
-export async function startGateway(document: unknown, env: NodeJS.ProcessEnv = {}): Promise<RunningGateway> {
+export async function startGateway(
+  document: unknown,
+  env: NodeJS.ProcessEnv = {},
+  options: GatewayOptions = {},
+): Promise<RunningGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'balancer-test-'));
   const configPath = join(dir, 'providers.yaml');
   const writeConfig = (doc: unknown) => writeFileSync(configPath, stringify(doc));
@@ -43,7 +53,7 @@ export async function startGateway(document: unknown, env: NodeJS.ProcessEnv = {
   const overrides = { host: '127.0.0.1', port: 0 };
   const source = new ConfigSource(configPath, loadConfigFile(configPath, env, overrides), overrides, env);
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const { app } = await createGatewayApp(source, logger);
+  const { app } = await createGatewayApp(source, logger, { ...SERVER_LIMITS, ...options.serverLimits });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
