@@ -509,9 +509,16 @@ describe('OpenAiStreamTranslator', () => {
       expect(translator.failed).toBe(false);
     });
 
-    it('should ignore comments, blank lines, non-data fields and unparseable data', () => {
+    it('should end with an error event, and no message_stop, at a data line that is not a JSON chunk', () => {
+      const { text, translator } = translate(chunk({ content: 'ok' }) + 'data: <html>502 Bad Gateway</html>\n\n');
+      expect(eventTypes(text)).toEqual(['message_start', 'content_block_start:0', 'content_block_delta:0', 'error']);
+      expect(text).toContain('not a JSON chunk: <html>502 Bad Gateway</html>');
+      expect(translator.failed).toBe(true);
+    });
+
+    it('should ignore comments, blank lines, empty data and non-data fields', () => {
       const upstream =
-        ': OPENROUTER PROCESSING\n\nid: 1\nretry: 100\ndata: {not json\n\n' + chunk({ content: 'ok' }, 'stop') + DONE;
+        ': OPENROUTER PROCESSING\n\nid: 1\nretry: 100\ndata:\n\n' + chunk({ content: 'ok' }, 'stop') + DONE;
       expect(eventTypes(translate(upstream).text)).toEqual([
         'message_start',
         'content_block_start:0',

@@ -42,6 +42,7 @@ interface OpenBlock {
 type StreamState = 'streaming' | 'finished' | 'failed';
 
 const INCOMPLETE_STREAM_MESSAGE = 'The upstream stream ended before the response was complete.';
+const NOT_A_CHUNK_MESSAGE = 'The upstream sent a stream line that is not a JSON chunk:';
 
 export function sse(type: string, data: unknown): string {
   return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -147,8 +148,10 @@ export class OpenAiStreamTranslator {
     if (!line.startsWith('data:')) return ''; // `:` comments, id:, retry:
     const payload = line.slice(5).trim();
     if (payload === '[DONE]') return this.finish();
+    if (payload === '') return '';
     const chunk = tryParseJson(payload);
-    if (!isRecord(chunk)) return '';
+    // A data line that is not a JSON object is not a chunk: whatever sent it is not speaking the protocol.
+    if (!isRecord(chunk)) return this.failWith('api_error', `${NOT_A_CHUNK_MESSAGE} ${payload.slice(0, 80)}`);
     if (this.eventName === 'error') return this.failWithUpstreamError(chunk.error ?? chunk);
     return this.handleChunk(chunk);
   }

@@ -36,26 +36,34 @@ export const DECODED_EVENTS: ReadonlySet<string> = new Set([
   'content_block_stop',
   'error',
 ]);
-const EVENTS_BEFORE_CONTENT = new Set(['message_start', 'ping']);
-/** Past this much held data the stream is committed anyway: the gate must never turn into buffering. */
+/** Past this much held data with no content the upstream is not sending a Messages stream. */
 const MAX_HELD_BYTES = 256 * 1024;
+/** Events that can only follow a content_block_start: seen first, the stream is out of order. */
+const BLOCK_CONTINUATIONS = new Set(['content_block_delta', 'content_block_stop']);
 
 /**
  * Holds a new stream's first events until the first content event arrives. Until then nothing has reached the
  * client, so an upstream that answers 200 and then an `error` event (Anthropic's overloaded errors often come
- * that way, right after message_start) or closes early can still be failed over.
+ * that way, right after message_start), closes early, or sends something that is not a Messages stream (an HTML
+ * page, events out of order, JSON that does not parse) can still be failed over. Every held event is decoded and
+ * checked; once the stream is committed, the watcher goes back to decoding only what the pump needs.
  */
 export async function openStreamGate(
   iterable: AsyncIterable<SseChunk>,
   patterns: readonly RegExp[],
 ): Promise<OpenedStream | GateFailure> {
   const rest = iterable[Symbol.asyncIterator]();
-  const watcher = new SseWatcher(DECODED_EVENTS);
+  const watcher = new SseWatcher('every');
   const usage = emptyUsage();
   const held: SseChunk[] = [];
   let heldBytes = 0;
+  let started = false;
   let committed = false;
   let stopped = false;
+  const refuse = (failure: AttemptFailure): GateFailure => {
+    void rest.return?.();
+    return { ok: false, failure };
+  };
   for (;;) {
     let next: IteratorResult<SseChunk>;
     try {
@@ -76,17 +84,45 @@ export async function openStreamGate(
     }
     held.push(next.value);
     heldBytes += next.value.length;
+    // Every event of the chunk is checked, the ones after the first content too: nothing of it has been sent yet.
     for (const event of watcher.push(next.value)) {
-      applyStreamEventUsage(usage, event.type, event.data);
-      if (event.type === 'error') {
-        void rest.return?.();
-        return { ok: false, failure: streamErrorFailure(event, patterns) };
-      }
+      if (event.type === 'error') return refuse(streamErrorFailure(event, patterns));
+      const fault = event.malformed
+        ? `a ${event.type} event that is not valid JSON`
+        : orderFault(event, started, committed);
+      if (fault !== undefined) return refuse(badStream(`the upstream sent ${fault} before any content`));
+      if (event.type === 'ping') continue;
+      applyStreamEventUsage(usage, event.type, event.payload);
+      if (event.type === 'message_start') started = true;
+      else committed = true;
       if (event.type === 'message_stop') stopped = true;
-      if (!EVENTS_BEFORE_CONTENT.has(event.type)) committed = true;
     }
-    if (committed || heldBytes > MAX_HELD_BYTES) return { ok: true, held, rest, watcher, usage, stopped };
+    if (committed) {
+      watcher.narrow(DECODED_EVENTS);
+      return { ok: true, held, rest, watcher, usage, stopped };
+    }
+    if (heldBytes > MAX_HELD_BYTES) {
+      return refuse(badStream(`the upstream sent more than ${MAX_HELD_BYTES / 1024} KiB without any content`));
+    }
   }
+}
+
+/** What is wrong with an event's place in the stream's start, if anything. */
+function orderFault(event: WatchedEvent, started: boolean, committed: boolean): string | undefined {
+  if (event.type === 'ping') return undefined;
+  if (!started) {
+    if (event.type !== 'message_start') return `${event.type} where the stream must start with message_start`;
+    const message = event.payload?.message;
+    return message !== null && typeof message === 'object' ? undefined : 'a message_start without its message';
+  }
+  if (event.type === 'message_start') return 'a second message_start';
+  if (!committed && BLOCK_CONTINUATIONS.has(event.type)) return `${event.type} before any content_block_start`;
+  return undefined;
+}
+
+/** The upstream answered 200 with something that is not a well-formed Messages stream. */
+export function badStream(message: string): AttemptFailure {
+  return { outcome: 'bad_stream', message, countsAgainstHealth: true, status: 502 };
 }
 
 /** The type and message an SSE `error` event's data names; `unparsed` holds the data's start when it is not JSON. */

@@ -3,7 +3,7 @@ import type { SseChunk } from '../providers/provider-adapter';
 import { type AttemptFailure, isAbortError, networkFailure } from '../providers/upstream-failure';
 import type { CallEnd, CallSink } from './call-answer';
 import { formatSseEvent } from './sse';
-import { type OpenedStream, readStreamError, streamErrorFailure } from './stream-gate';
+import { badStream, type OpenedStream, readStreamError, streamErrorFailure } from './stream-gate';
 import { applyStreamEventUsage } from './token-usage';
 
 export interface StreamOutcome {
@@ -26,8 +26,8 @@ export interface PumpContext {
  * The one pump of an upstream stream: the held events, then each upstream chunk as it arrives, written untouched to
  * every reader in turn. Usage, errors and the end are read on the way past. When a reader falls behind, the pump waits
  * for it before reading on, so a slow client slows its upstream instead of growing the gateway's memory. An upstream
- * that breaks or ends without message_stop gets an SSE `error` event appended (never an invented stop_reason),
- * because the status line has long been sent.
+ * that breaks, ends without message_stop or sends an event that is not valid JSON gets an SSE `error` event appended
+ * (never an invented stop_reason), because the status line has long been sent.
  */
 export async function pumpStream(
   opened: OpenedStream,
@@ -62,8 +62,15 @@ export async function pumpStream(
         return { failure, cancelled: false, end: { failed: true, error: told } };
       }
       if (next.done) break;
-      for (const event of opened.watcher.push(next.value)) {
-        applyStreamEventUsage(opened.usage, event.type, event.data);
+      const events = opened.watcher.push(next.value);
+      const broken = events.find((event) => event.malformed);
+      if (broken) {
+        // Relayed, it would make the client's SDK throw on the parse; the chunk is dropped and the stream ended.
+        await fail(badStream(`the upstream sent a ${broken.type} event that is not valid JSON`));
+        return { failure, cancelled: false, end: { failed: true, error: told } };
+      }
+      for (const event of events) {
+        applyStreamEventUsage(opened.usage, event.type, event.payload);
         if (event.type === 'message_stop') sawStop = true;
         else if (event.type === 'error' && failure === undefined) {
           failure = streamErrorFailure(event, context.patterns);

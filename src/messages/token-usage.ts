@@ -25,13 +25,17 @@ export function applyUsage(target: TokenUsage, usage: AnthropicUsageFields | nul
   if (typeof usage.cache_creation_input_tokens === 'number') target.cacheCreation = usage.cache_creation_input_tokens;
 }
 
-/** Reads usage from a `message_start` or `message_delta` event's data. */
-export function applyStreamEventUsage(target: TokenUsage, type: string, data: string | undefined): void {
-  if ((type !== 'message_start' && type !== 'message_delta') || data === undefined) return;
-  try {
-    const parsed = JSON.parse(data) as { usage?: AnthropicUsageFields; message?: { usage?: AnthropicUsageFields } };
-    applyUsage(target, type === 'message_start' ? parsed.message?.usage : parsed.usage);
-  } catch {
-    // a malformed event carries no usage we can use
+/** Reads usage from a `message_start` or `message_delta` event's parsed data. */
+export function applyStreamEventUsage(
+  target: TokenUsage,
+  type: string,
+  payload: Record<string, unknown> | undefined,
+): void {
+  if (payload === undefined) return;
+  if (type === 'message_start') {
+    const message = payload.message as { usage?: AnthropicUsageFields } | undefined;
+    applyUsage(target, message?.usage);
+  } else if (type === 'message_delta') {
+    applyUsage(target, payload.usage as AnthropicUsageFields | undefined);
   }
 }

@@ -47,6 +47,8 @@ export type Delivery =
 type AttemptResult = Delivery | { readonly kind: 'failed'; readonly failure: AttemptFailure };
 
 const ERROR_BODY_LIMIT = 64 * 1024;
+/** Far above any real message (128k output tokens are well under 1 MiB); a bigger body is not a message. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /** No route knows the model: a 404 whose model label stays fixed, so callers cannot mint series with names. */
 export class NoRouteError extends GatewayError {
@@ -196,12 +198,20 @@ export class UpstreamExecutor {
     patterns: readonly RegExp[],
     signal: AbortSignal,
   ): Promise<AttemptResult> {
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await response.body.text();
+      text = await readWhole(response.body, MAX_MESSAGE_BYTES);
     } catch (error) {
       if (isAbortError(error) || signal.aborted) throw new ClientGoneError();
       return failed(networkFailure(error));
+    }
+    if (text === undefined) {
+      return failed({
+        outcome: 'bad_response',
+        message: `the upstream's answer is larger than ${MAX_MESSAGE_BYTES / (1024 * 1024)} MiB`,
+        countsAgainstHealth: true,
+        status: 502,
+      });
     }
     let parsed: { type?: unknown; error?: unknown } | null;
     try {
@@ -253,9 +263,6 @@ function prepareOrRefuse(requestId: string, prepare: () => PreparedCall): Prepar
       throw GatewayError.invalidRequest(`The request body could not be converted: ${error.message}`, error);
     }
     if (error instanceof GatewayError) throw error;
-    // The body is checked only at its top level on the way in; the rest is parsed when a conversion needs it.
-    if (error instanceof SyntaxError)
-      throw GatewayError.invalidRequest(`The request body is not valid JSON: ${error.message}`, error);
     throw GatewayError.internal(requestId, error);
   }
 }
@@ -283,6 +290,22 @@ function allFailed(
     headers['retry-after'] = String(Math.max(1, Math.ceil((recoveryAt - Date.now()) / 1000)));
   const message = `All providers failed for model '${model}': ${reasons.join('; ')}`;
   return new GatewayError(503, 'overloaded_error', runtime.scrubber.scrub(message), headers);
+}
+
+/** The whole body as text, or undefined (and the body destroyed) once it passes the limit. */
+async function readWhole(body: Dispatcher.ResponseData['body'], limit: number): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function readLimited(body: Dispatcher.ResponseData['body'], limit: number, signal: AbortSignal): Promise<string> {

@@ -104,11 +104,48 @@ describe('an upstream call, from plan to last chunk', () => {
     expect(outcome.end.error?.message).toContain('Provider first failed mid-stream');
   });
 
+  it('should fail over a 200 stream whose first event is an HTML page, not relay it', async () => {
+    first.enqueue({
+      kind: 'custom',
+      handle: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end('event: message_start\ndata: <html><body>502 Bad Gateway</body></html>\n\n');
+      },
+    });
+    const { plan, delivery } = await openCall(true);
+    expect(delivery.attempt.provider.name).toBe('second');
+    expect(plan.failures[0]?.failure.outcome).toBe('bad_stream');
+  });
+
+  it('should end the stream with an SSE error, and not relay it, at an event that is not JSON after content', async () => {
+    first.enqueue({
+      kind: 'custom',
+      handle: (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":2}}}\n\n');
+        res.write('event: content_block_start\ndata: {"type":"content_block_start","index":0}\n\n');
+        setTimeout(() => res.end('event: content_block_delta\ndata: <html>oops</html>\n\n'), 20);
+      },
+    });
+    const { delivery } = await openCall(true);
+    if (delivery.kind !== 'stream') throw new Error('expected a stream');
+    expect(delivery.attempt.provider.name).toBe('first');
+    const reader = new RecordingReader();
+    const outcome = await pumpStream(delivery, [reader], pumpContext('first'));
+    expect(outcome.failure?.outcome).toBe('bad_stream');
+    const text = reader.chunks.join('');
+    expect(text).toContain('event: content_block_start');
+    expect(text).not.toContain('<html>');
+    expect(text.trimEnd()).toMatch(/event: error\ndata: \{"type":"error","error":\{"type":"api_error".*not valid JSON/);
+  });
+
   it('should wait for a reader that is behind before reading on', async () => {
     const events = Array.from({ length: 8 }, (_, i) =>
       i === 0
         ? 'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":1}}}\n\n'
-        : `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"${i}"}}\n\n`,
+        : i === 1
+          ? 'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n'
+          : `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"${i}"}}\n\n`,
     );
     let pulled = 0;
     async function* upstream() {
