@@ -1,5 +1,6 @@
 import { type SseEvent, SseEventScanner } from '../messages/sse';
 import type { SseChunk } from '../providers/provider-adapter';
+import { parseBoundedJson } from '../messages/json-scan';
 
 type Block = Record<string, unknown>;
 export type AssembledMessage = Record<string, unknown> & { content: Block[] };
@@ -85,7 +86,7 @@ export class MessageAssembler {
     this.partialJson.delete(index);
     if (json.trim() === '') return;
     try {
-      block.input = JSON.parse(json) as unknown;
+      block.input = parseBoundedJson(json);
     } catch {
       block.input = {};
     }
@@ -107,7 +108,7 @@ export class MessageAssembler {
 
 function parse(data: string): Record<string, unknown> | undefined {
   try {
-    const value = JSON.parse(data) as unknown;
+    const value = parseBoundedJson(data);
     return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
   } catch {
     return undefined;

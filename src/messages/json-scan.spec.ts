@@ -1,4 +1,4 @@
-import { MAX_JSON_DEPTH, JsonSyntaxError } from './json-scan';
+import { MAX_JSON_DEPTH, JsonSyntaxError, parseBoundedJson } from './json-scan';
 import { RequestBody } from './request-body';
 
 const scan = (text: string | Buffer) => RequestBody.scan(Buffer.isBuffer(text) ? text : Buffer.from(text));
@@ -41,5 +41,11 @@ describe('whole-body JSON validation', () => {
     expect(body.json).toEqual(document);
     expect(body.keys()).toEqual(['model', 'messages', 'n']);
     expect(body.value('n')).toEqual(document.n);
+  });
+
+  it("should parse an upstream's JSON only within the same depth, so later serializing it cannot overflow", () => {
+    expect(parseBoundedJson('{"input":{"a":[1,{"b":null}]}}')).toEqual({ input: { a: [1, { b: null }] } });
+    expect(() => parseBoundedJson(`${'['.repeat(100_000)}${']'.repeat(100_000)}`)).toThrow(JsonSyntaxError);
+    expect(() => parseBoundedJson('{"a":1,}')).toThrow(JsonSyntaxError);
   });
 });

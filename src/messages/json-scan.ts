@@ -169,3 +169,12 @@ function skipSpace(text: string, at: number): number {
     i += 1;
   }
 }
+
+/**
+ * JSON.parse for text from outside the gateway (an upstream's answer, a tool's arguments), refused like invalid JSON
+ * when it nests deeper than MAX_JSON_DEPTH: whatever later serializes or walks the value recursively stays bounded.
+ */
+export function parseBoundedJson(text: string): unknown {
+  scanJson(text);
+  return JSON.parse(text) as unknown;
+}

@@ -22,6 +22,7 @@ import { HealthStore } from '../state/health.store';
 import { AttemptPlan } from './attempt-plan';
 import { AttemptRecorder } from './attempt-recorder';
 import { ConversionInputError } from '../conversion/conversion-input.error';
+import { parseBoundedJson } from './json-scan';
 import type { MessageRequest } from './message-request';
 import { ClientGoneError, type OpenedStream, openStreamGate } from './stream-gate';
 import { applyUsage, emptyUsage, type TokenUsage } from './token-usage';
@@ -215,7 +216,7 @@ export class UpstreamExecutor {
     }
     let parsed: { type?: unknown; error?: unknown } | null;
     try {
-      parsed = JSON.parse(text) as typeof parsed;
+      parsed = parseBoundedJson(text) as typeof parsed;
     } catch {
       parsed = null;
     }
