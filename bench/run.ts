@@ -14,7 +14,8 @@
  * `bench-deltas-<N>`, see fake-upstream.ts) at each BENCH_LONG_CONCURRENCY, to measure the per-event path; plus a
  * burst, `burst <N> streams`: N streaming requests with the small body opened in one tick, each on a new connection,
  * for the TTFB distribution (p50/p90/p99/max), the upstream streams open at once at peak, listen-queue overflows and
- * the proxies' CPU per new stream.
+ * the proxies' CPU per new stream. Before the cases, it times the gateway's body validation on the Claude Code-sized
+ * body in-process, beside decoding and parsing the same body.
  *
  * Env: BENCH_SECONDS (measured seconds per run, default 4), BENCH_REQUESTS (a fixed number of measured requests per
  * run instead), BENCH_WARMUP_SECONDS (default 1), BENCH_CONCURRENCY (default "1,32"), BENCH_SMALL=0 (skip the
@@ -40,6 +41,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { claudeCodeBody, claudeCodeHeaders, smallBody } from './claude-code-body';
 import { longAnswerModel, startFakeUpstream, streamAnswerBytes } from './fake-upstream';
+import { measureValidation } from './validation-cost';
 import {
   type ChildServer,
   freePort,
@@ -387,6 +389,12 @@ async function main(): Promise<number> {
         `gateway ${gateway.url} (pid ${gateway.pid}, ${join(GATEWAY_DIR, 'dist', 'main.js')}), ` +
         `${cases.length + bursts.length} cases x {direct, passthrough, gateway}, ` +
         `${'seconds' in options.measured ? `${options.measured.seconds}s` : `${options.measured.requests} requests`} each\n`,
+    );
+    const validation = measureValidation(claudeCodeBody().nonStreaming);
+    process.stdout.write(
+      `validation of the ${(validation.bytes / 1024).toFixed(0)} KB body: ${validation.scanMicros.toFixed(0)} µs per body ` +
+        `(the gateway's scan) vs ${validation.parseMicros.toFixed(0)} µs to decode and JSON.parse it ` +
+        `(${(validation.scanMicros / validation.parseMicros).toFixed(2)}x)\n`,
     );
     // JIT warm-up of every path before the first measured case, so case order does not decide who looks slow.
     const warmUps: { bodyName: string; body: Buffer; stream: boolean; minResponseBytes?: number }[] = [

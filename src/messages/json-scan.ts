@@ -41,6 +41,7 @@ type Expecting = 'value' | 'key-or-close' | 'value-or-close' | 'key' | 'comma-or
 export function scanJson(text: string): Map<string, FieldRange> | undefined {
   const fields = new Map<string, FieldRange>();
   const stack: Container[] = [];
+  const strings = new StringCrossing(text);
   let at = skipSpace(text, 0);
   const rootIsObject = text.charCodeAt(at) === 0x7b;
   let topKey: string | undefined;
@@ -73,7 +74,7 @@ export function scanJson(text: string): Map<string, FieldRange> | undefined {
         continue;
       }
       if (char !== 0x22) throw new JsonSyntaxError('Expected a double-quoted property name', at);
-      const keyEnd = skipString(text, at);
+      const keyEnd = strings.skip(at);
       const isTopField = stack.length === 1 && rootIsObject;
       if (isTopField) topKey = JSON.parse(text.slice(at, keyEnd)) as string;
       at = skipSpace(text, keyEnd);
@@ -97,7 +98,7 @@ export function scanJson(text: string): Map<string, FieldRange> | undefined {
       at += 1;
       continue;
     }
-    at = skipScalar(text, at, char);
+    at = char === 0x22 ? strings.skip(at) : skipScalar(text, at);
     endValue(at);
   }
 
@@ -117,8 +118,7 @@ export function scanJson(text: string): Map<string, FieldRange> | undefined {
   }
 }
 
-function skipScalar(text: string, at: number, char: number): number {
-  if (char === 0x22) return skipString(text, at);
+function skipScalar(text: string, at: number): number {
   if (text.startsWith('true', at)) return at + 4;
   if (text.startsWith('false', at)) return at + 5;
   if (text.startsWith('null', at)) return at + 4;
@@ -127,20 +127,58 @@ function skipScalar(text: string, at: number, char: number): number {
   throw new JsonSyntaxError(`Unexpected token '${text[at]}'`, at);
 }
 
-/** From an opening quote to just past its closing quote, checking every escape and refusing raw control characters. */
-function skipString(text: string, at: number): number {
-  let from = at + 1;
-  for (;;) {
-    const quote = text.indexOf('"', from);
-    if (quote === -1) throw new JsonSyntaxError('Unterminated string', text.length);
-    const backslash = text.indexOf('\\', from);
-    if (backslash !== -1 && backslash < quote) {
-      checkControl(text, from, backslash);
+/**
+ * The next position of a character (or of any raw control character) at or after a position, for a scan that only
+ * moves forward: each search starts where the last one found nothing to skip, so crossing a string with many escapes
+ * costs one pass over it, not one per escape.
+ */
+class NextIndex {
+  private found = -2;
+
+  constructor(
+    private readonly text: string,
+    private readonly search: (text: string, from: number) => number,
+  ) {}
+
+  from(position: number): number {
+    if (this.found !== -1 && this.found < position) this.found = this.search(this.text, position);
+    return this.found;
+  }
+}
+
+const CONTROL_ANYWHERE = new RegExp(CONTROL.source, 'g');
+
+function nextControl(text: string, from: number): number {
+  CONTROL_ANYWHERE.lastIndex = from;
+  return CONTROL_ANYWHERE.exec(text)?.index ?? -1;
+}
+
+/** The forward-only searches one scan shares. */
+class StringCrossing {
+  private readonly quotes: NextIndex;
+  private readonly backslashes: NextIndex;
+  private readonly controls: NextIndex;
+
+  constructor(private readonly text: string) {
+    this.quotes = new NextIndex(text, (t, from) => t.indexOf('"', from));
+    this.backslashes = new NextIndex(text, (t, from) => t.indexOf('\\', from));
+    this.controls = new NextIndex(text, nextControl);
+  }
+
+  /** From an opening quote to just past its closing quote, checking every escape and refusing raw control characters. */
+  skip(at: number): number {
+    const { text } = this;
+    let from = at + 1;
+    for (;;) {
+      const quote = this.quotes.from(from);
+      if (quote === -1) throw new JsonSyntaxError('Unterminated string', text.length);
+      const backslash = this.backslashes.from(from);
+      const end = backslash !== -1 && backslash < quote ? backslash : quote;
+      const control = this.controls.from(from);
+      if (control !== -1 && control < end) throw new JsonSyntaxError('Raw control character in a string', control);
+      if (end === quote) return quote + 1;
       from = skipEscape(text, backslash);
-      continue;
     }
-    checkControl(text, from, quote);
-    return quote + 1;
   }
 }
 
@@ -152,13 +190,6 @@ function skipEscape(text: string, at: number): number {
   }
   if (escaped === undefined || !ESCAPABLE.has(escaped)) throw new JsonSyntaxError('Bad escape in a string', at);
   return at + 2;
-}
-
-function checkControl(text: string, from: number, to: number): void {
-  if (to <= from) return;
-  const slice = text.slice(from, to);
-  if (!CONTROL.test(slice)) return;
-  throw new JsonSyntaxError('Raw control character in a string', from + slice.search(CONTROL));
 }
 
 function skipSpace(text: string, at: number): number {
