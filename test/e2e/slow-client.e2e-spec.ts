@@ -1,7 +1,14 @@
 import { connect } from 'node:net';
 import type { ServerResponse } from 'node:http';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
-import { anthropicProvider, type RunningGateway, startGateway } from '../support/gateway-harness';
+import {
+  anthropicProvider,
+  postJson,
+  type RunningGateway,
+  sseEvents,
+  startGateway,
+  userMessage,
+} from '../support/gateway-harness';
 
 const DELTA = `event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"${'x'.repeat(1000)}"}}\n\n`;
 const DELTAS = 48 * 1024; // about 50 MB of answer
@@ -89,5 +96,39 @@ describe('a slow client reading a long stream', () => {
     expect(progress.done).toBe(true);
     expect(received).toBeGreaterThan(total);
     expect(tail).toContain('message_stop');
+  });
+});
+
+describe('the server bounds on a request, once it has arrived', () => {
+  let upstream: FakeUpstream;
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream();
+    gateway = await startGateway(
+      {
+        providers: [anthropicProvider('only', upstream.url)],
+        model_routes: { '*': [{ provider: 'only', model: 'passthrough', priority: 1 }] },
+      },
+      {},
+      { serverLimits: { headersTimeoutMs: 500, requestTimeoutMs: 800, bodyGraceMs: 300, deadlineCheckMs: 100 } },
+    );
+  });
+
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it('should let a stream run far past the request and header deadlines', async () => {
+    upstream.setDefault({ kind: 'message', content: [{ type: 'text', text: 'slow and long' }], eventDelayMs: 250 });
+    const response = await postJson(`${gateway.url}/v1/messages`, {
+      model: 'm',
+      max_tokens: 5,
+      stream: true,
+      messages: userMessage(),
+    });
+    expect(response.status).toBe(200);
+    expect(sseEvents(response.text).at(-1)?.event).toBe('message_stop');
   });
 });
