@@ -1,5 +1,7 @@
 import { ConversionInputError } from './conversion-input.error';
 
+const TOOL_CALLS: ReadonlySet<unknown> = new Set(['tool_use', 'server_tool_use']);
+
 const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);
 
@@ -8,7 +10,7 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
  * client's error, so that a failure further in can only be the gateway's own bug.
  */
 export function checkConvertibleShape(body: Record<string, unknown>): void {
-  const { messages, system, tools } = body;
+  const { messages, system, tools, stop_sequences: stopSequences } = body;
   if (messages !== undefined && !Array.isArray(messages)) throw shapeError('messages', 'must be a list');
   (messages as unknown[] | undefined)?.forEach((message, index) => {
     const path = `messages[${index}]`;
@@ -23,7 +25,13 @@ export function checkConvertibleShape(body: Record<string, unknown>): void {
     if (!Array.isArray(tools)) throw shapeError('tools', 'must be a list');
     tools.forEach((tool, index) => {
       if (!isObject(tool)) throw shapeError(`tools[${index}]`, 'must be an object');
+      if (typeof tool.name !== 'string') throw shapeError(`tools[${index}].name`, 'must be a string');
     });
+  }
+  if (stopSequences !== undefined && stopSequences !== null) {
+    if (!Array.isArray(stopSequences) || !stopSequences.every((stop) => typeof stop === 'string')) {
+      throw shapeError('stop_sequences', 'must be a list of strings');
+    }
   }
 }
 
@@ -32,6 +40,9 @@ function checkContent(content: unknown, path: string): void {
   checkBlocks(content, path);
   (content as Record<string, unknown>[]).forEach((block, index) => {
     if (block.type === 'tool_result') checkContent(block.content, `${path}[${index}].content`);
+    if (TOOL_CALLS.has(block.type) && typeof block.name !== 'string') {
+      throw shapeError(`${path}[${index}].name`, 'must be a string');
+    }
   });
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { GatewayError } from '../common/gateway-error';
 import type { ServerLimits } from '../server/server-limits';
-import { RequestBody } from './request-body';
+import { RequestBody, validJson } from './request-body';
 
 type PaceLimits = Pick<ServerLimits, 'bodyGraceMs' | 'minBodyBytesPerSecond' | 'deadlineCheckMs'>;
 
@@ -90,5 +90,7 @@ function readJson(raw: Buffer): unknown {
   const first = raw.findIndex((byte) => byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09);
   if (first === -1) return undefined;
   if (raw[first] === 0x7b) return RequestBody.scan(raw);
+  // Validated by the same scan, so that every refusal names the byte where the body stops being JSON.
+  validJson(raw);
   return JSON.parse(raw.toString('utf8')) as unknown;
 }

@@ -44,4 +44,15 @@ describe('token counting of pathological text', () => {
     expect(tokens).toBeGreaterThan(60_000 / 3);
     expect(tokens).toBeLessThan(60_000 / 3 + 50);
   });
+
+  it.each([
+    ['newlines', '\n'],
+    ['spaces', ' '],
+    ['mixed whitespace', ' \n\t'],
+  ])('should count long runs of %s without tokenizing them either', (_name, unit) => {
+    const run = unit.repeat(Math.ceil(60_000 / unit.length));
+    const tokens = countTokensLocally({ messages: [{ role: 'user', content: `before${run}after` }] });
+    expect(tokens).toBeGreaterThan(run.length / 4);
+    expect(tokens).toBeLessThan(run.length / 4 + 20);
+  });
 });

@@ -97,17 +97,18 @@ function characterCount(countable: Countable): number {
 let encoder: Tiktoken | undefined;
 
 /**
- * BPE merging is quadratic in the length of an unbroken run of characters (10k of one character takes seconds, and
- * blocks every other request meanwhile), so long runs, such as box-drawing lines in tool output, are estimated at a
- * third of a token per character instead of tokenized; past a total size the whole count is the cheap estimate.
+ * BPE merging is quadratic in the length of an unbroken run of characters (10k of one character, or 10k newlines,
+ * take seconds and block every other request meanwhile), so long runs, such as box-drawing lines in tool output or
+ * padding, are estimated instead of tokenized: a third of a token per visible character, a quarter per whitespace
+ * character. Past a total size the whole count is the cheap estimate.
  */
-const LONG_RUN = /\S{256,}/g;
+const LONG_RUN = /\S{256,}|\s{256,}/g;
 const TOKENIZE_LIMIT_CHARS = 2_000_000;
 
 function tokenize(text: string): number {
   let estimated = 0;
   const rest = text.replace(LONG_RUN, (run) => {
-    estimated += Math.ceil(run.length / 3);
+    estimated += Math.ceil(run.length / (/\s/.test(run[0]!) ? 4 : 3));
     return ' ';
   });
   return estimated + encoder!.encode(rest, [], []).length;
