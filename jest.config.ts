@@ -29,6 +29,16 @@ const config: Config = {
       testTimeout: 60_000,
       slowTestThreshold: 20,
     },
+    {
+      displayName: 'resilience',
+      testEnvironment: 'node',
+      transform,
+      rootDir: '.',
+      testMatch: ['<rootDir>/test/resilience/**/*.spec.ts'],
+      testTimeout: 120_000,
+      setupFilesAfterEnv: ['<rootDir>/test/resilience/jest.setup.ts'],
+      slowTestThreshold: 60,
+    },
   ],
 };
 
