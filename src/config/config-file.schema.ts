@@ -124,6 +124,11 @@ export class ClientFile {
   @IsInt({ message: 'must be a whole number' })
   @Min(0, nonNegative)
   daily_token_budget?: number;
+
+  @IsOptional()
+  @IsArray({ message: 'must be a list of account emails' })
+  @IsString({ each: true, message: 'must be a list of account emails' })
+  oauth_accounts?: string[];
 }
 
 export class LegacyTimeoutFile {
@@ -166,6 +171,15 @@ export class OAuthFile {
   @IsOptional() @Matches(URL_PATTERN, { message: 'must be a URL' }) token_url?: string;
   @IsOptional() @Matches(URL_PATTERN, { message: 'must be a URL' }) redirect_uri?: string;
   @IsOptional() @IsString({ message: 'must be a space-separated string' }) scopes?: string;
+  @IsOptional() @Matches(URL_PATTERN, { message: 'must be a URL' }) profile_url?: string;
+  @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) refresh_margin?: number;
+  @IsOptional() @IsString({ message: 'must be a proxy URL' }) proxy?: string;
+  @IsOptional()
+  @ToNumber()
+  @IsNumber({}, { message: 'must be a number between 0 and 1' })
+  @Min(0, { message: 'must be a number between 0 and 1' })
+  @Max(1, { message: 'must be a number between 0 and 1' })
+  switch_at_utilization?: number;
 }
 
 export class SettingsFile {

@@ -234,6 +234,7 @@ function normalise(
     rpm: c.rpm ?? 0,
     maxConcurrency: c.max_concurrency ?? 0,
     dailyTokenBudget: c.daily_token_budget ?? 0,
+    oauthAccounts: c.oauth_accounts?.map((email) => email.toLowerCase()),
   }));
   const settings = normaliseSettings(file.settings ?? {}, overrides);
   const secrets = [
@@ -338,10 +339,16 @@ function normaliseSettings(s: SettingsFile, overrides: ConfigOverrides): Setting
       tokenStore: s.oauth?.token_store ?? './data/oauth-tokens.json',
       enableAutoRefresh: s.oauth?.enable_auto_refresh ?? true,
       clientId: s.oauth?.client_id ?? '9d1c250a-e61b-44d9-88ed-5944d1962f5e',
-      authorizeUrl: s.oauth?.authorize_url ?? 'https://claude.ai/oauth/authorize',
+      authorizeUrl: s.oauth?.authorize_url ?? 'https://claude.com/cai/oauth/authorize',
       tokenUrl: s.oauth?.token_url ?? 'https://platform.claude.com/v1/oauth/token',
       redirectUri: s.oauth?.redirect_uri ?? 'https://platform.claude.com/oauth/code/callback',
-      scopes: s.oauth?.scopes ?? 'org:create_api_key user:profile user:inference',
+      scopes:
+        s.oauth?.scopes ??
+        'org:create_api_key user:profile user:inference user:sessions:claude_code user:mcp_servers user:file_upload',
+      profileUrl: s.oauth?.profile_url ?? 'https://api.anthropic.com/api/oauth/profile',
+      refreshMarginMs: seconds(s.oauth?.refresh_margin ?? 300),
+      proxy: s.oauth?.proxy || undefined,
+      switchAtUtilization: s.oauth?.switch_at_utilization ?? 0.95,
     },
     logLevel: logLevel === 'warning' ? 'warn' : logLevel === 'critical' ? 'fatal' : logLevel,
     logFilePath: s.log_file_path ?? '',

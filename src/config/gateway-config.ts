@@ -57,6 +57,8 @@ export interface ClientConfig {
   readonly rpm: number;
   readonly maxConcurrency: number;
   readonly dailyTokenBudget: number;
+  /** The stored Claude accounts this client may use; undefined: any. Emails, lower-cased. */
+  readonly oauthAccounts?: readonly string[];
 }
 
 export interface TimeoutSettings {
@@ -82,6 +84,12 @@ export interface OAuthSettings {
   readonly tokenUrl: string;
   readonly redirectUri: string;
   readonly scopes: string;
+  readonly profileUrl: string;
+  /** A token is refreshed this long before it expires, in the background and before use. */
+  readonly refreshMarginMs: number;
+  readonly proxy?: string;
+  /** A session moves off an account whose 5h or 7d window is this full, at its next turn. */
+  readonly switchAtUtilization: number;
 }
 
 export interface Settings {

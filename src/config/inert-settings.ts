@@ -12,12 +12,6 @@ export function inertSettings(config: GatewayConfig): string[] {
       `clients ${limited.map((c) => c.name).join(', ')}: rpm, max_concurrency and daily_token_budget are not enforced by this version`,
     );
   }
-  const oauth = config.providers.filter((p) => p.authType === 'oauth' && p.enabled);
-  if (oauth.length > 0) {
-    warnings.push(
-      `providers ${oauth.map((p) => p.name).join(', ')}: auth_type oauth is not supported by this version; they are skipped`,
-    );
-  }
   if (config.settings.state.backend === 'redis') {
     warnings.push('settings.state.backend redis is not supported by this version; state is kept in this process');
   }
