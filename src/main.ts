@@ -9,6 +9,7 @@ import { inertSettings } from './config/inert-settings';
 import { LifecycleState } from './health/lifecycle.state';
 import { isLoopbackHost, startupBanner } from './logging/banner';
 import { ProvidersService } from './providers/providers.service';
+import { TokenStoreError } from './oauth/token.store';
 import { VERSION } from './version';
 
 const LISTEN_BACKLOG = 4096;
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   const message =
-    error instanceof ConfigError || error instanceof TypeError
+    error instanceof ConfigError || error instanceof TypeError || error instanceof TokenStoreError
       ? error.message
       : String((error as Error)?.stack ?? error);
   process.stderr.write(`claude-balancer: ${message}\n`);

@@ -21,14 +21,26 @@ export class AdminGuard implements CanActivate {
         'Management endpoints answer only loopback callers while no settings.admin_key (BALANCER_ADMIN_KEY) is set.',
       );
     }
-    const key = presentedKey(request.headers);
+    const key = presentedKey(request.headers) ?? basicPassword(request.headers.authorization);
     if (key && keysMatch(key, adminKey)) return true;
+    // A browser (the login page, the dashboard) asks for the key itself when told to use Basic authentication.
+    const browser = /text\/html/i.test(request.headers.accept ?? '');
     throw new GatewayError(
       401,
       'authentication_error',
-      'The admin key is required: send it as x-api-key or Authorization: Bearer.',
+      'The admin key is required: send it as x-api-key, Authorization: Bearer, or as the password of Basic authentication.',
+      browser ? { 'www-authenticate': 'Basic realm="claude-balancer admin", charset="UTF-8"' } : {},
     );
   }
+}
+
+/** The password of `Authorization: Basic …` (any user name), which is how browsers send the admin key. */
+function basicPassword(authorization: string | undefined): string | undefined {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(authorization?.trim() ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon === -1 ? undefined : decoded.slice(colon + 1) || undefined;
 }
 
 /** /metrics: open unless settings.metrics_key is set. */

@@ -10,7 +10,7 @@ describe('inertSettings', () => {
     );
   });
 
-  it('should name client limits, OAuth providers and the Redis backend', () => {
+  it('should name client limits and the Redis backend, and no longer OAuth providers', () => {
     const config = buildConfig(
       {
         providers: [
@@ -27,9 +27,9 @@ describe('inertSettings', () => {
       {},
     );
     const warnings = inertSettings(config);
-    expect(warnings).toHaveLength(3);
+    expect(warnings).toHaveLength(2);
     expect(warnings[0]).toMatch(/^clients alice: rpm/);
-    expect(warnings[1]).toMatch(/^providers max: auth_type oauth/);
-    expect(warnings[2]).toMatch(/redis/);
+    expect(warnings[1]).toMatch(/redis/);
+    expect(warnings.join('\n')).not.toMatch(/oauth/i);
   });
 });

@@ -5,6 +5,7 @@ import { ProvidersService } from '../providers/providers.service';
 import type { AttemptFailure } from '../providers/upstream-failure';
 import type { PlannedAttempt } from '../routing/candidate-selector';
 import { HealthStore } from '../state/health.store';
+import type { AccountAnswer } from '../oauth/account-answer';
 import type { AttemptPlan } from './attempt-plan';
 
 /**
@@ -54,6 +55,13 @@ export class AttemptRecorder {
         .catch((error: unknown) => this.logger.error(`Could not record a failure of ${provider}: ${String(error)}`));
     }
     return scrubbed;
+  }
+
+  /** A subscription account's own answer: counted as the attempt's outcome, never against the provider's health. */
+  accountAnswered(attempt: PlannedAttempt, account: string, answer: AccountAnswer, failure: AttemptFailure): void {
+    const provider = attempt.provider.name;
+    this.metrics.upstreamAttempts.labels(provider, `account_${answer.kind}`).inc();
+    this.logger.warn(`${provider} account ${account} answered ${failure.message}: ${answer.kind}`);
   }
 
   succeeded(attempt: PlannedAttempt, sessionId: string | undefined, runtime: GatewayRuntime): void {

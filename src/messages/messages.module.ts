@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { DedupModule } from '../dedup/dedup.module';
 import { MetricsModule } from '../metrics/metrics.module';
 import { ProvidersModule } from '../providers/providers.module';
+import { OAuthModule } from '../oauth/oauth.module';
 import { CountTokensService } from './count-tokens.service';
 import { MessagesController } from './messages.controller';
 import { AttemptRecorder } from './attempt-recorder';
@@ -9,7 +10,7 @@ import { MessagesService } from './messages.service';
 import { UpstreamExecutor } from './upstream-executor';
 
 @Module({
-  imports: [ProvidersModule, MetricsModule, DedupModule],
+  imports: [ProvidersModule, MetricsModule, DedupModule, OAuthModule],
   controllers: [MessagesController],
   providers: [MessagesService, CountTokensService, UpstreamExecutor, AttemptRecorder],
 })

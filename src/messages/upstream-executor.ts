@@ -16,7 +16,10 @@ import {
   matchesBodyPattern,
   networkFailure,
 } from '../providers/upstream-failure';
-import { credentialFor } from '../providers/upstream-headers';
+import { type Credential, credentialFor } from '../providers/upstream-headers';
+import { type AccountAnswer, classifyAccountAnswer } from '../oauth/account-answer';
+import { type AccountLease, AccountService } from '../oauth/account.service';
+import { isClaudeCodeRequest } from '../oauth/claude-code-identity';
 import type { PlannedAttempt } from '../routing/candidate-selector';
 import { HealthStore } from '../state/health.store';
 import { AttemptPlan } from './attempt-plan';
@@ -32,6 +35,8 @@ export interface AnsweringAttempt {
   readonly provider: ProviderConfig;
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
+  /** The subscription account that answered, for oauth providers. */
+  readonly account?: string;
 }
 
 export type Delivery =
@@ -45,7 +50,11 @@ export type Delivery =
       readonly body: string;
     };
 
-type AttemptResult = Delivery | { readonly kind: 'failed'; readonly failure: AttemptFailure };
+type AttemptResult =
+  | Delivery
+  | { readonly kind: 'failed'; readonly failure: AttemptFailure }
+  /** A subscription account's own answer (its window, its token): the account is dealt with, not the provider. */
+  | { readonly kind: 'account'; readonly answer: AccountAnswer; readonly failure: AttemptFailure };
 
 const ERROR_BODY_LIMIT = 64 * 1024;
 /** Far above any real message (128k output tokens are well under 1 MiB); a bigger body is not a message. */
@@ -69,6 +78,7 @@ export class UpstreamExecutor {
     private readonly adapters: AdapterRegistry,
     private readonly health: HealthStore,
     private readonly recorder: AttemptRecorder,
+    private readonly accounts: AccountService,
   ) {}
 
   /** The candidates for the request under the config it started with; 404 when no route knows the model. */
@@ -100,7 +110,7 @@ export class UpstreamExecutor {
     for (let attempt = plan.next(); attempt !== undefined; attempt = plan.next()) {
       if (previous !== undefined) this.recorder.failedOver(previous, attempt);
       const result = await this.attempt(request, runtime, attempt, signal);
-      if (result.kind !== 'failed') {
+      if (result.kind !== 'failed' && result.kind !== 'account') {
         // A stream is a success only once it has ended well; the caller records that (or the failure) at its end.
         if (result.kind !== 'stream') this.recorder.succeeded(attempt, request.sessionId, runtime);
         return result;
@@ -127,8 +137,68 @@ export class UpstreamExecutor {
     signal: AbortSignal,
   ): Promise<AttemptResult> {
     const { provider } = planned;
+    if (provider.authType === 'oauth') return this.accountAttempt(request, runtime, planned, signal);
     const credential = credentialFor(provider, request.headers, request.clientKey);
     if (!credential) return failed(noCredential(provider));
+    return this.call(request, runtime, planned, signal, credential);
+  }
+
+  /**
+   * An attempt on a subscription-account provider: Claude Code's own requests only, on one account after another
+   * while accounts answer with something that is theirs (a window exhausted, a throttle, a dead token), refreshing
+   * and retrying the same account once after an expired token. None of that is the provider's failure.
+   */
+  private async accountAttempt(
+    request: MessageRequest,
+    runtime: GatewayRuntime,
+    planned: PlannedAttempt,
+    signal: AbortSignal,
+  ): Promise<AttemptResult> {
+    if (!isClaudeCodeRequest(request.body)) {
+      return failed({
+        outcome: 'not_claude_code',
+        message: "subscription accounts serve only Claude Code's own requests",
+        countsAgainstHealth: false,
+        status: 403,
+      });
+    }
+    const tried = new Set<string>();
+    for (;;) {
+      const lease = await this.accounts.lease(planned.provider, request, tried);
+      if (!lease.ok) {
+        return failed({ outcome: 'no_account', message: lease.reason, countsAgainstHealth: false, status: 503 });
+      }
+      tried.add(lease.email);
+      let retried = false;
+      let current = lease;
+      for (;;) {
+        const result = await this.call(request, runtime, planned, signal, current.credential, current);
+        if (result.kind !== 'account') return result;
+        const verdict = await this.accounts.settle(current, result.answer, request.model, retried);
+        this.recorder.accountAnswered(planned, current.email, result.answer, result.failure);
+        if (verdict === 'done') return failed(result.failure);
+        if (verdict === 'next') break;
+        retried = true;
+        const again = await this.accounts.lease(
+          planned.provider,
+          request,
+          new Set([...tried].filter((e) => e !== current.email)),
+        );
+        if (!again.ok || again.email !== current.email) break;
+        current = again;
+      }
+    }
+  }
+
+  private async call(
+    request: MessageRequest,
+    runtime: GatewayRuntime,
+    planned: PlannedAttempt,
+    signal: AbortSignal,
+    credential: Credential,
+    lease?: AccountLease,
+  ): Promise<AttemptResult> {
+    const { provider } = planned;
     const call = prepareOrRefuse(request.requestId, () =>
       this.adapters
         .for(provider)
@@ -156,11 +226,18 @@ export class UpstreamExecutor {
       provider,
       status: response.statusCode,
       headers: response.headers,
+      account: lease?.email,
     };
     const patterns = settings.unhealthyResponseBodyPatterns;
     const verdict = judgeStatus(response.statusCode, settings);
     if (verdict !== 'success') {
       const text = await readLimited(response.body, ERROR_BODY_LIMIT, signal);
+      if (lease) {
+        const answer = classifyAccountAnswer(response.statusCode, response.headers, text);
+        if (answer.kind !== 'provider') {
+          return { kind: 'account', answer, failure: httpFailure(response.statusCode, text, response.headers) };
+        }
+      }
       const pattern = matchesBodyPattern(text, patterns);
       if (verdict === 'client_fault' && !pattern) {
         const translated = call.translateError(response.statusCode, text);
@@ -173,6 +250,7 @@ export class UpstreamExecutor {
           : failure,
       );
     }
+    if (lease) void this.accounts.observe(lease, response.headers);
     return request.stream
       ? this.openStream(call, response, attempt, patterns)
       : this.readMessage(call, response, attempt, patterns, signal);

@@ -88,6 +88,20 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly oauthRefreshes = new Counter({
+    name: 'balancer_oauth_refreshes_total',
+    help: 'OAuth token refreshes by account and outcome (success, invalid_grant, rate_limited, error).',
+    labelNames: ['account', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly accountWindowUtilization = new Gauge({
+    name: 'balancer_account_window_utilization',
+    help: "A Claude account's usage window (5h, 7d) as a fraction, from the unified rate-limit headers.",
+    labelNames: ['account', 'window'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

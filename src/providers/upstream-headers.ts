@@ -18,6 +18,8 @@ const FORWARDED_CLIENT_HEADERS = [
 export interface Credential {
   readonly header: 'x-api-key' | 'authorization';
   readonly value: string;
+  /** Flags merged into the client's anthropic-beta list (a subscription account needs the OAuth one). */
+  readonly betas?: readonly string[];
 }
 
 function single(value: string | string[] | undefined): string | undefined {
@@ -37,7 +39,7 @@ export function anthropicUpstreamHeaders(
     'accept-encoding': 'identity',
     'anthropic-version': single(client['anthropic-version']) ?? DEFAULT_ANTHROPIC_VERSION,
   };
-  const beta = single(client['anthropic-beta']);
+  const beta = mergeBetas(single(client['anthropic-beta']), credential.betas);
   if (beta) headers['anthropic-beta'] = beta;
   for (const name of FORWARDED_CLIENT_HEADERS) {
     const value = single(client[name]);
@@ -48,6 +50,17 @@ export function anthropicUpstreamHeaders(
   delete headers.authorization;
   headers[credential.header] = credential.value;
   return headers;
+}
+
+/** The client's comma-separated beta flags with `extra` added where missing, the client's own order kept. */
+export function mergeBetas(client: string | undefined, extra: readonly string[] = []): string | undefined {
+  if (extra.length === 0) return client;
+  const flags = (client ?? '')
+    .split(',')
+    .map((flag) => flag.trim())
+    .filter(Boolean);
+  for (const flag of extra) if (!flags.includes(flag)) flags.push(flag);
+  return flags.length > 0 ? flags.join(',') : undefined;
 }
 
 /** The credential for a provider; for passthrough, the client's own credential unless it was the gateway client key. */

@@ -6,18 +6,37 @@ import { HealthStore } from './health.store';
 import { InMemoryHealthStore } from './in-memory-health.store';
 import { InMemorySelectionStore } from './in-memory-selection.store';
 import { SelectionStore } from './selection.store';
+import { AccountStateStore, InMemoryAccountStateStore } from '../oauth/account-state.store';
+import { FileTokenStore } from '../oauth/file-token.store';
+import { InMemoryTokenStore } from '../oauth/in-memory-token.store';
+import { InMemoryLoginSessionStore, LoginSessionStore } from '../oauth/login-session.store';
+import { TokenStore } from '../oauth/token.store';
 
 /**
  * Where the state that outlives a request lives: provider health and cooldowns, sticky choices and rotation turns,
- * and the dedup registry. Every store is an abstract class used as the DI token; this module picks the backend from
- * settings.state.backend. This version keeps all of them in the process (a redis backend is named at startup as not
- * acted on).
+ * the dedup registry, and Claude accounts (their tokens, their health, pending logins). Every store is an abstract
+ * class used as the DI token; this module picks the backend from settings.state.backend. This version keeps all of
+ * them in the process (a redis backend is named at startup as not acted on); account tokens also go to
+ * settings.oauth.token_store.
  */
 @Global()
 @Module({
   providers: [
     { provide: HealthStore, useFactory: () => new InMemoryHealthStore() },
     { provide: SelectionStore, useFactory: () => new InMemorySelectionStore() },
+    {
+      provide: TokenStore,
+      inject: [ActiveConfig],
+      // Opened before the app serves: a corrupt store stops startup instead of being overwritten.
+      useFactory: async (active: ActiveConfig) => {
+        const path = active.runtime.config.settings.oauth.tokenStore;
+        const store = path ? new FileTokenStore(path) : new InMemoryTokenStore();
+        await store.open();
+        return store;
+      },
+    },
+    { provide: AccountStateStore, useFactory: () => new InMemoryAccountStateStore() },
+    { provide: LoginSessionStore, useFactory: () => new InMemoryLoginSessionStore() },
     {
       provide: DedupStore,
       inject: [ActiveConfig],
@@ -32,6 +51,6 @@ import { SelectionStore } from './selection.store';
         }),
     },
   ],
-  exports: [HealthStore, SelectionStore, DedupStore],
+  exports: [HealthStore, SelectionStore, DedupStore, TokenStore, AccountStateStore, LoginSessionStore],
 })
 export class StateModule {}

@@ -11,20 +11,43 @@ import { RequestBody } from '../../src/messages/request-body';
 import type { MessageRequest } from '../../src/messages/message-request';
 import { InMemoryHealthStore } from '../../src/state/in-memory-health.store';
 import { InMemorySelectionStore } from '../../src/state/in-memory-selection.store';
+import { AccountRefresher } from '../../src/oauth/account-refresher';
+import { AccountService } from '../../src/oauth/account.service';
+import { InMemoryAccountStateStore } from '../../src/oauth/account-state.store';
+import { InMemoryTokenStore } from '../../src/oauth/in-memory-token.store';
+import { TokenEndpointClient } from '../../src/oauth/token-endpoint.client';
+import type { TokenStore } from '../../src/oauth/token.store';
 
 // The services log through Nest's Logger; the tests read outcomes, not log lines.
 Logger.overrideLogger(false);
 
 /** The upstream side of the gateway wired by hand, as Nest would, around a config document. */
-export function upstreamServices(document: unknown) {
+export function upstreamServices(document: unknown, tokens: TokenStore = new InMemoryTokenStore()) {
   const config = buildConfig(document, 'middle-tier.yaml', {});
   const active = new ActiveConfig(new ConfigSource('middle-tier.yaml', config, {}, {}));
   const metrics = new MetricsService();
   const health = new InMemoryHealthStore();
-  const providers = new ProvidersService(active, metrics, health, new InMemorySelectionStore());
+  const selection = new InMemorySelectionStore();
+  const providers = new ProvidersService(active, metrics, health, selection);
   const recorder = new AttemptRecorder(providers, health, metrics);
-  const executor = new UpstreamExecutor(providers, new AdapterRegistry(), health, recorder);
-  return { runtime: active.runtime, metrics, health, providers, recorder, executor };
+  const accountStates = new InMemoryAccountStateStore();
+  const tokenEndpoint = new TokenEndpointClient(() => active.runtime.config.settings.oauth);
+  const refresher = new AccountRefresher(tokens, accountStates, tokenEndpoint, metrics, active);
+  const accounts = new AccountService(tokens, accountStates, refresher, selection, metrics, active);
+  const executor = new UpstreamExecutor(providers, new AdapterRegistry(), health, recorder, accounts);
+  return {
+    runtime: active.runtime,
+    metrics,
+    health,
+    providers,
+    recorder,
+    executor,
+    tokens,
+    accountStates,
+    accounts,
+    refresher,
+    tokenEndpoint,
+  };
 }
 
 /** A request as the messages route would have accepted it. */

@@ -1,7 +1,8 @@
 /**
  * A fake model provider for end-to-end tests: a real HTTP server on 127.0.0.1 (random port) that speaks the
  * Anthropic Messages API (`…/v1/messages`, `…/v1/messages/count_tokens`) and OpenAI Chat Completions
- * (`…/chat/completions`). Tests script its answers with behaviours (see {@link FakeBehaviour}).
+ * (`…/chat/completions`). Tests script its answers with behaviours (see {@link FakeBehaviour}). With
+ * `requireOAuth` it refuses Anthropic requests whose subscription credentials Anthropic would refuse.
  *
  * Anthropic stream event sequence (the numbering 'cut' / 'sse-error' / 'stall-stream' count over):
  *   1 message_start, 2 ping, then per block:
@@ -87,12 +88,25 @@ export interface RecordedRequest {
   method: string;
   /** Includes the query string. */
   path: string;
+  /** As received (authorization and x-api-key included). */
   headers: IncomingHttpHeaders;
+  /** The comma-separated `anthropic-beta` flags, trimmed, in order ([] without the header). */
+  betas: string[];
   /** Parsed JSON, or undefined. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   body: any;
   rawBody: string;
 }
+
+/**
+ * What a subscription (OAuth) access token is to Anthropic. 'organization_disabled' is a valid token whose
+ * organization was disabled.
+ */
+export type OAuthTokenState = 'valid' | 'expired' | 'revoked' | 'unknown' | 'organization_disabled';
+export type OAuthTokenCheck = (accessToken: string) => OAuthTokenState;
+
+/** The beta flag Anthropic requires with an OAuth bearer token. */
+export const OAUTH_BETA = 'oauth-2025-04-20';
 
 export interface FakeUpstream {
   /** http://127.0.0.1:<port> */
@@ -109,7 +123,14 @@ export interface FakeUpstream {
   waitForRequests(count: number): Promise<void>;
   /** Resolves once a client abort has been observed (see clientAborts); with `count`, once that many have been. */
   waitForClientAbort(count?: number): Promise<void>;
-  /** Clears queue, recorded requests, counters; default back to initial. */
+  /**
+   * With a check, every POST …/v1/messages and …/v1/messages/count_tokens must carry subscription credentials the
+   * way Anthropic wants them (`Authorization: Bearer <token>`, no x-api-key, `anthropic-beta` containing
+   * {@link OAUTH_BETA}) and a token the check calls 'valid'; otherwise it is answered with Anthropic's error (and
+   * still recorded) without using a queued behaviour. `undefined` turns checking off.
+   */
+  requireOAuth(check: OAuthTokenCheck | undefined): void;
+  /** Clears queue, recorded requests, counters, the OAuth check; default back to initial. */
   reset(): void;
   /** Closes the server and destroys all open sockets. */
   close(): Promise<void>;
@@ -161,6 +182,49 @@ function routeOf(path: string): Route {
   if (pathname.endsWith('/v1/messages')) return 'messages';
   if (pathname.endsWith('/chat/completions')) return 'openai';
   return 'unknown';
+}
+
+function betasOf(headers: IncomingHttpHeaders): string[] {
+  const raw = headers['anthropic-beta'];
+  const joined = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+  return joined
+    .split(',')
+    .map((flag) => flag.trim())
+    .filter((flag) => flag !== '');
+}
+
+interface OAuthRefusal {
+  status: number;
+  type: string;
+  message: string;
+}
+
+/** Anthropic's answer to a request that does not carry a usable subscription credential; undefined when it does. */
+function oauthRefusal(headers: IncomingHttpHeaders, check: OAuthTokenCheck): OAuthRefusal | undefined {
+  const unauthenticated = (message: string): OAuthRefusal => ({ status: 401, type: 'authentication_error', message });
+  if (headers['x-api-key'] !== undefined) return unauthenticated('invalid x-api-key');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '');
+  const token = match?.[1];
+  if (token === undefined) return unauthenticated('x-api-key header is required');
+  if (!betasOf(headers).includes(OAUTH_BETA))
+    return unauthenticated('OAuth authentication is currently not supported.');
+  const state = check(token);
+  switch (state) {
+    case 'valid':
+      return undefined;
+    case 'expired':
+      return unauthenticated('OAuth token has expired. Please obtain a new token or refresh your existing token.');
+    case 'revoked':
+      return {
+        status: 403,
+        type: 'permission_error',
+        message: 'OAuth token has been revoked. Please obtain a new token.',
+      };
+    case 'unknown':
+      return unauthenticated('Invalid bearer token');
+    case 'organization_disabled':
+      return { status: 400, type: 'invalid_request_error', message: 'This organization has been disabled.' };
+  }
 }
 
 /** Splits a string into at most `parts` non-empty pieces without breaking surrogate pairs. */
@@ -418,6 +482,7 @@ class FakeUpstreamServer implements FakeUpstream {
   private abortWaiters: Waiter[] = [];
   private queue: FakeBehaviour[] = [];
   private defaultBehaviour: FakeBehaviour = INITIAL_DEFAULT;
+  private oauthCheck?: OAuthTokenCheck;
   private recorded: RecordedRequest[] = [];
   private aborts = 0;
   private seq = 0;
@@ -472,7 +537,12 @@ class FakeUpstreamServer implements FakeUpstream {
     return this.addWaiter('aborts', () => this.aborts >= count);
   }
 
+  requireOAuth(check: OAuthTokenCheck | undefined): void {
+    this.oauthCheck = check;
+  }
+
   reset(): void {
+    this.oauthCheck = undefined;
     this.queue = [];
     this.recorded = [];
     this.aborts = 0;
@@ -597,13 +667,20 @@ class FakeUpstreamServer implements FakeUpstream {
       return;
     }
     ctx.seq = ++this.seq;
-    this.recorded.push({ method, path, headers: req.headers, body, rawBody });
+    this.recorded.push({ method, path, headers: req.headers, betas: betasOf(req.headers), body, rawBody });
     this.requestWaiters = FakeUpstreamServer.settle(this.requestWaiters);
 
     const route = routeOf(path);
     if (route === 'unknown') {
       this.sendJson(ctx, 404, this.anthropicError(ctx, 'not_found_error', `Not found: ${method} ${path}`));
       return;
+    }
+    if (this.oauthCheck !== undefined && (route === 'messages' || route === 'count_tokens')) {
+      const refusal = oauthRefusal(req.headers, this.oauthCheck);
+      if (refusal !== undefined) {
+        this.sendJson(ctx, refusal.status, this.anthropicError(ctx, refusal.type, refusal.message));
+        return;
+      }
     }
     // count_tokens only uses queued behaviours, never the default.
     const behaviour = route === 'count_tokens' ? this.queue.shift() : (this.queue.shift() ?? this.defaultBehaviour);
