@@ -186,7 +186,7 @@ function refusal(status: number, body: TokenBody | undefined, text: string, retr
 function parseObject(text: string): TokenBody | undefined {
   try {
     const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' ? (value) : undefined;
+    return value !== null && typeof value === 'object' ? value : undefined;
   } catch {
     return undefined;
   }
