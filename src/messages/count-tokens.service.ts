@@ -4,8 +4,11 @@ import { GatewayError } from '../common/gateway-error';
 import type { RequestContext } from '../request/request-context';
 import { AdapterRegistry } from '../providers/adapter-registry';
 import { ProvidersService } from '../providers/providers.service';
-import { credentialFor } from '../providers/upstream-headers';
-import { acceptMessage } from './message-request';
+import { type Credential, credentialFor } from '../providers/upstream-headers';
+import type { ProviderConfig } from '../config/gateway-config';
+import { AccountService } from '../oauth/account.service';
+import { isClaudeCodeRequest } from '../oauth/claude-code-identity';
+import { acceptMessage, type MessageRequest } from './message-request';
 import { countTokensLocally } from './token-counter';
 
 export interface TokenCount {
@@ -27,6 +30,7 @@ export class CountTokensService {
   constructor(
     private readonly providers: ProvidersService,
     private readonly adapters: AdapterRegistry,
+    private readonly accounts: AccountService,
   ) {}
 
   async count(context: RequestContext, request: FastifyRequest): Promise<TokenCount> {
@@ -35,7 +39,7 @@ export class CountTokensService {
     const plan = await this.providers.plan(context.runtime, model, message.sessionId, true);
     if (plan.route === null) throw new GatewayError(404, 'not_found_error', `model: no route for '${model}'.`);
     const routed = plan.attempts[0];
-    const credential = routed && credentialFor(routed.provider, request.headers, context.clientKey);
+    const credential = routed && (await this.credential(routed.provider, message, request, context));
     const call =
       routed &&
       credential &&
@@ -57,6 +61,19 @@ export class CountTokensService {
       throw GatewayError.invalidRequest(`The request body is not valid JSON: ${(error as Error).message}`, error);
     }
     return { input_tokens: countTokensLocally(json), source: 'local' };
+  }
+
+  /** The provider's credential; for subscription accounts, an account's (Claude Code's requests only). */
+  private async credential(
+    provider: ProviderConfig,
+    message: MessageRequest,
+    request: FastifyRequest,
+    context: RequestContext,
+  ): Promise<Credential | undefined> {
+    if (provider.authType !== 'oauth') return credentialFor(provider, request.headers, context.clientKey);
+    if (!isClaudeCodeRequest(message.body)) return undefined;
+    const lease = await this.accounts.lease(provider, message, new Set());
+    return lease.ok ? lease.credential : undefined;
   }
 
   private async askProvider(

@@ -3,16 +3,21 @@ import { AdminGuard } from '../auth/admin.guard';
 import { GatewayError } from '../common/gateway-error';
 import { ConfigError } from '../config/config-loader';
 import { withoutCredentials } from '../common/url-credentials';
+import type { ProviderConfig } from '../config/gateway-config';
+import { AccountService } from '../oauth/account.service';
 import { ProvidersService, type ReloadSummary } from './providers.service';
 
 /** Management: what the gateway is routing to, a dry run of routing, and a reload of the config file. */
 @Controller('providers')
 @UseGuards(AdminGuard)
 export class ProvidersController {
-  constructor(private readonly providers: ProvidersService) {}
+  constructor(
+    private readonly providers: ProvidersService,
+    private readonly accounts: AccountService,
+  ) {}
 
   @Get()
-  list() {
+  async list() {
     const { config, routes } = this.providers.runtime;
     const usedBy = new Map<string, string[]>();
     for (const route of config.routes) {
@@ -21,6 +26,10 @@ export class ProvidersController {
         list.push(route.pattern);
         usedBy.set(candidate.provider, list);
       }
+    }
+    const accountsOf = new Map<string, unknown>();
+    for (const p of config.providers) {
+      if (p.authType === 'oauth') accountsOf.set(p.name, await this.accountRows(p, '*'));
     }
     const providers = config.providers.map((p) => {
       const health = this.providers.health.snapshot(p.name);
@@ -38,6 +47,7 @@ export class ProvidersController {
         last_success_at: health.lastSuccessAt === null ? null : new Date(health.lastSuccessAt).toISOString(),
         uses_proxy: p.proxy !== undefined,
         routes: [...new Set(usedBy.get(p.name) ?? [])],
+        ...(accountsOf.has(p.name) ? { accounts: accountsOf.get(p.name) } : {}),
       };
     });
     return {
@@ -70,11 +80,27 @@ export class ProvidersController {
   async route(@Query('model') model?: string) {
     if (!model) throw new BadRequestException('Give the model to route: /providers/route?model=NAME');
     const plan = await this.providers.plan(this.providers.runtime, model, undefined, true);
+    const candidates = await Promise.all(
+      plan.verdicts.map(async (verdict) => {
+        const provider = this.providers.runtime.config.providers.find((p) => p.name === verdict.provider);
+        if (provider?.authType !== 'oauth') return verdict;
+        return { ...verdict, accounts: await this.accountRows(provider, model) };
+      }),
+    );
     return {
       model,
       route: plan.route,
       order: plan.attempts.map((a) => ({ provider: a.provider.name, model: a.upstreamModel })),
-      candidates: plan.verdicts,
+      candidates,
     };
+  }
+
+  /** A subscription provider's accounts, each with whether it could serve `model` now and why not. */
+  private async accountRows(provider: ProviderConfig, model: string) {
+    const records = await this.accounts.candidates(provider, {});
+    return records.map((record) => {
+      const why = this.accounts.ineligibility(record, model);
+      return { email: record.email, eligible: why === undefined, reason: why ?? null };
+    });
   }
 }
