@@ -171,7 +171,7 @@ describe('providers.example.yaml', () => {
 
   it('should load and validate as shipped once the key is set', () => {
     const config = loadConfigFile(example, { ANTHROPIC_API_KEY: 'sk-example-key' });
-    expect(config.providers.map((p) => p.name)).toEqual(['anthropic-main', 'relay', 'openrouter']);
+    expect(config.providers.map((p) => p.name)).toEqual(['anthropic-main', 'claude-seats', 'relay', 'openrouter']);
     expect(config.routes.map((r) => r.pattern)).toEqual(['*sonnet*', '*haiku*', '*']);
     expect(config.settings.adminKey).toBeUndefined();
   });
