@@ -58,10 +58,16 @@ export class AttemptRecorder {
   }
 
   /** A subscription account's own answer: counted as the attempt's outcome, never against the provider's health. */
-  accountAnswered(attempt: PlannedAttempt, account: string, answer: AccountAnswer, failure: AttemptFailure): void {
+  accountAnswered(
+    attempt: PlannedAttempt,
+    account: string,
+    answer: AccountAnswer,
+    failure: AttemptFailure,
+    runtime: GatewayRuntime,
+  ): void {
     const provider = attempt.provider.name;
     this.metrics.upstreamAttempts.labels(provider, `account_${answer.kind}`).inc();
-    this.logger.warn(`${provider} account ${account} answered ${failure.message}: ${answer.kind}`);
+    this.logger.warn(`${provider} account ${account}: ${answer.kind} (${runtime.scrubber.scrub(failure.message)})`);
   }
 
   succeeded(attempt: PlannedAttempt, sessionId: string | undefined, runtime: GatewayRuntime): void {

@@ -175,7 +175,7 @@ export class UpstreamExecutor {
         const result = await this.call(request, runtime, planned, signal, current.credential, current);
         if (result.kind !== 'account') return result;
         const verdict = await this.accounts.settle(current, result.answer, request.model, retried);
-        this.recorder.accountAnswered(planned, current.email, result.answer, result.failure);
+        this.recorder.accountAnswered(planned, current.email, result.answer, result.failure, runtime);
         if (verdict === 'done') return failed(result.failure);
         if (verdict === 'next') break;
         retried = true;
@@ -233,6 +233,7 @@ export class UpstreamExecutor {
     if (verdict !== 'success') {
       const text = await readLimited(response.body, ERROR_BODY_LIMIT, signal);
       if (lease) {
+        void this.accounts.observe(lease, response.headers);
         const answer = classifyAccountAnswer(response.statusCode, response.headers, text);
         if (answer.kind !== 'provider') {
           return { kind: 'account', answer, failure: httpFailure(response.statusCode, text, response.headers) };
