@@ -1,5 +1,5 @@
 import { buildConfig } from './config-loader';
-import { inertSettings } from './inert-settings';
+import { inertSettings, startupOnlyChanges } from './inert-settings';
 
 describe('inertSettings', () => {
   const provider = { name: 'p', type: 'anthropic', base_url: 'https://p.example', auth_value: 'secret-123' };
@@ -31,5 +31,20 @@ describe('inertSettings', () => {
     expect(warnings[0]).toMatch(/^clients alice: rpm/);
     expect(warnings[1]).toMatch(/redis/);
     expect(warnings.join('\n')).not.toMatch(/oauth/i);
+  });
+
+  it('should name settings a reload changed that apply only at the next start', () => {
+    const base = { providers: [provider] };
+    const before = buildConfig(base, 'f', {});
+    const after = buildConfig(
+      { ...base, settings: { port: 9191, oauth: { token_store: '/elsewhere.json' } } },
+      'f',
+      {},
+    );
+    expect(startupOnlyChanges(before, after)).toEqual([
+      'settings.port changed: it takes effect at the next start, not on reload',
+      'settings.oauth.token_store changed: it takes effect at the next start, not on reload',
+    ]);
+    expect(startupOnlyChanges(before, buildConfig(base, 'f', {}))).toEqual([]);
   });
 });

@@ -17,3 +17,15 @@ export function inertSettings(config: GatewayConfig): string[] {
   }
   return warnings;
 }
+
+/** Settings read only at startup: a reload that changes them says so, instead of seeming to apply them. */
+export function startupOnlyChanges(previous: GatewayConfig, next: GatewayConfig): string[] {
+  const read: [string, (config: GatewayConfig) => unknown][] = [
+    ['settings.host', (c) => c.settings.host],
+    ['settings.port', (c) => c.settings.port],
+    ['settings.oauth.token_store', (c) => c.settings.oauth.tokenStore],
+  ];
+  return read
+    .filter(([, value]) => value(previous) !== value(next))
+    .map(([name]) => `${name} changed: it takes effect at the next start, not on reload`);
+}
