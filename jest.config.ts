@@ -39,6 +39,15 @@ const config: Config = {
       setupFilesAfterEnv: ['<rootDir>/test/resilience/jest.setup.ts'],
       slowTestThreshold: 60,
     },
+    {
+      displayName: 'browser',
+      testEnvironment: 'node',
+      transform,
+      rootDir: '.',
+      testMatch: ['<rootDir>/test/browser/**/*.spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/browser/jest.setup.ts'],
+      slowTestThreshold: 30,
+    },
   ],
 };
 

@@ -12,6 +12,10 @@ export class AdminGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (fromAnotherSite(request)) {
+      // A page on another site can make the browser send simple requests here, to a gateway on loopback with no key.
+      throw new GatewayError(403, 'permission_error', 'Management endpoints refuse requests sent by other sites.');
+    }
     const adminKey = this.active.runtime.config.settings.adminKey;
     if (!adminKey) {
       if (isLoopback(request.raw.socket.remoteAddress)) return true;
@@ -31,6 +35,19 @@ export class AdminGuard implements CanActivate {
       'The admin key is required: send it as x-api-key, Authorization: Bearer, or as the password of Basic authentication.',
       browser ? { 'www-authenticate': 'Basic realm="claude-balancer admin", charset="UTF-8"' } : {},
     );
+  }
+}
+
+/** A browser request that another site's page made: its Origin is not this host, or Fetch Metadata says so. */
+function fromAnotherSite(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (site === 'cross-site' || site === 'same-site') return true;
+  const origin = request.headers.origin;
+  if (typeof origin !== 'string' || origin === '') return false;
+  try {
+    return new URL(origin).host !== request.headers.host;
+  } catch {
+    return true;
   }
 }
 

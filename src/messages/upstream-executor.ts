@@ -126,6 +126,14 @@ export class UpstreamExecutor {
         `No credential to send upstream for model '${request.model}': ${reasons.join('; ')}`,
       );
     }
+    if (plan.failures.every(({ failure }) => failure.outcome === 'not_claude_code')) {
+      throw new GatewayError(
+        403,
+        'permission_error',
+        `model '${request.model}' is routed only to Claude subscription accounts, which serve only Claude Code's own requests; add an API-key provider to the route for other clients.`,
+        { 'x-should-retry': 'false' },
+      );
+    }
     const tried = plan.selection.attempts.map((a) => a.provider.name);
     throw allFailed(request.model, reasons, runtime, this.earliestRecovery(tried));
   }
