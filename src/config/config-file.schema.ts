@@ -161,6 +161,7 @@ export class DeduplicationFile {
 export class StateFile {
   @IsOptional() @IsIn(['memory', 'redis'], { message: 'must be memory or redis' }) backend?: string;
   @IsOptional() @Matches(/^rediss?:\/\/\S+$/i, { message: 'must be a redis:// URL' }) redis_url?: string;
+  @IsOptional() @IsString({ message: 'must be a string' }) key_prefix?: string;
 }
 
 export class OAuthFile {

@@ -334,6 +334,7 @@ function normaliseSettings(s: SettingsFile, overrides: ConfigOverrides): Setting
     state: {
       backend: (s.state?.backend ?? 'memory') as Settings['state']['backend'],
       redisUrl: overrides.redisUrl ?? s.state?.redis_url ?? 'redis://127.0.0.1:6379',
+      keyPrefix: s.state?.key_prefix ?? 'balancer:',
     },
     oauth: {
       tokenStore: s.oauth?.token_store ?? './data/oauth-tokens.json',

@@ -106,7 +106,7 @@ export interface Settings {
   readonly adminKey?: string;
   readonly metricsKey?: string;
   readonly maxBodyBytes: number;
-  readonly state: { readonly backend: StateBackend; readonly redisUrl: string };
+  readonly state: { readonly backend: StateBackend; readonly redisUrl: string; readonly keyPrefix: string };
   readonly oauth: OAuthSettings;
   readonly logLevel: string;
   readonly logFilePath: string;

@@ -13,7 +13,9 @@ export function inertSettings(config: GatewayConfig): string[] {
     );
   }
   if (config.settings.state.backend === 'redis') {
-    warnings.push('settings.state.backend redis is not supported by this version; state is kept in this process');
+    warnings.push(
+      'settings.state.backend redis: provider health, cooldowns and sticky choices are shared; deduplication, Claude accounts (tokens, windows, pending logins) are still kept in each process by this version',
+    );
   }
   return warnings;
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { HealthIndicatorService } from '@nestjs/terminus';
+import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import { StateConnection } from '../state/redis/state-connection';
 import { ProvidersService } from '../providers/providers.service';
 import { LifecycleState } from './lifecycle.state';
 
@@ -9,6 +10,7 @@ export class GatewayHealthIndicators {
     private readonly indicators: HealthIndicatorService,
     private readonly providers: ProvidersService,
     private readonly lifecycle: LifecycleState,
+    private readonly connection: StateConnection,
   ) {}
 
   providersUsable() {
@@ -19,9 +21,11 @@ export class GatewayHealthIndicators {
     return usable.length > 0 ? check.up(data) : check.down({ ...data, message: 'no enabled provider is usable' });
   }
 
-  stateBackend() {
+  /** Shown, never failing readiness: a replica whose Redis is away keeps serving on its own state. */
+  stateBackend(): HealthIndicatorResult {
     const backend = this.providers.runtime.config.settings.state.backend;
-    return this.indicators.check('state').up({ backend });
+    const up = this.connection.backend?.isUp ?? true;
+    return { state: { status: up ? 'up' : 'down', backend } };
   }
 
   accepting() {

@@ -102,6 +102,12 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly stateBackendUp = new Gauge({
+    name: 'balancer_state_backend_up',
+    help: '1 while the shared state backend (Redis) answers, 0 while the replica serves on its own state.',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

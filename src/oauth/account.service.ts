@@ -12,7 +12,7 @@ import { type AccountState, AccountStateStore } from './account-state.store';
 import { TokenStore } from './token.store';
 
 export const OAUTH_BETA = 'oauth-2025-04-20';
-const STICKY_SESSION_MS = 60 * 60 * 1000;
+export const ACCOUNT_SESSION_STICKY_MS = 60 * 60 * 1000;
 /** A token this close to its end is not sent: it could expire on the way. */
 const EXPIRY_SLACK_MS = 10_000;
 const EXTRA_USAGE_REST_MS = 60_000;
@@ -220,7 +220,10 @@ export class AccountService {
       return full !== 0 ? full : fullness(a) - fullness(b) || lastUsed(a) - lastUsed(b);
     });
     if (!request.sessionId) return byPreference;
-    const stuck = await this.selection.stickyChoice(this.stickyKey(provider, request.sessionId), STICKY_SESSION_MS);
+    const stuck = await this.selection.stickyChoice(
+      this.stickyKey(provider, request.sessionId),
+      ACCOUNT_SESSION_STICKY_MS,
+    );
     const own = byPreference.find((record) => record.email === stuck);
     if (!own) return byPreference;
     const rest = byPreference.filter((record) => record !== own);

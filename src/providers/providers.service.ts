@@ -1,3 +1,4 @@
+import { ACCOUNT_SESSION_STICKY_MS } from '../oauth/account.service';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ActiveConfig } from '../config/active-config';
 import type { GatewayConfig, ProviderConfig } from '../config/gateway-config';
@@ -81,7 +82,9 @@ export class ProvidersService implements OnApplicationShutdown {
       this.metrics.providerHealthy.labels(name).set(1);
       this.logger.log(`Provider ${name} is back from cooldown`);
     }
-    await this.selection.sweep(Math.max(this.runtime.config.settings.stickyProviderSeconds, 1) * 1000);
+    // Account choices per session are kept for an hour, whatever the provider stickiness.
+    const stickySeconds = Math.max(this.runtime.config.settings.stickyProviderSeconds, 1);
+    await this.selection.sweep(Math.max(stickySeconds * 1000, ACCOUNT_SESSION_STICKY_MS));
     return recovered;
   }
 

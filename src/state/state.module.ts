@@ -11,19 +11,48 @@ import { FileTokenStore } from '../oauth/file-token.store';
 import { InMemoryTokenStore } from '../oauth/in-memory-token.store';
 import { InMemoryLoginSessionStore, LoginSessionStore } from '../oauth/login-session.store';
 import { TokenStore } from '../oauth/token.store';
+import { MetricsModule } from '../metrics/metrics.module';
+import { MetricsService } from '../metrics/metrics.service';
+import { RedisHealthStore } from './redis/redis-health.store';
+import { RedisSelectionStore } from './redis/redis-selection.store';
+import { StateConnection } from './redis/state-connection';
 
 /**
  * Where the state that outlives a request lives: provider health and cooldowns, sticky choices and rotation turns,
  * the dedup registry, and Claude accounts (their tokens, their health, pending logins). Every store is an abstract
- * class used as the DI token; this module picks the backend from settings.state.backend. This version keeps all of
- * them in the process (a redis backend is named at startup as not acted on); account tokens also go to
- * settings.oauth.token_store.
+ * class used as the DI token; this module picks the backend from settings.state.backend. With redis, provider health
+ * and sticky choices are shared by every replica; the rest is still kept per process (named at startup), and account
+ * tokens go to settings.oauth.token_store.
  */
 @Global()
 @Module({
+  imports: [MetricsModule],
   providers: [
-    { provide: HealthStore, useFactory: () => new InMemoryHealthStore() },
-    { provide: SelectionStore, useFactory: () => new InMemorySelectionStore() },
+    {
+      provide: StateConnection,
+      inject: [ActiveConfig, MetricsService],
+      useFactory: async (active: ActiveConfig, metrics: MetricsService) => {
+        const connection = new StateConnection(active, metrics);
+        await connection.connect();
+        return connection;
+      },
+    },
+    {
+      provide: HealthStore,
+      inject: [StateConnection],
+      useFactory: async ({ backend }: StateConnection) => {
+        if (!backend) return new InMemoryHealthStore();
+        const store = new RedisHealthStore(backend);
+        await store.open();
+        return store;
+      },
+    },
+    {
+      provide: SelectionStore,
+      inject: [StateConnection],
+      useFactory: ({ backend }: StateConnection) =>
+        backend ? new RedisSelectionStore(backend) : new InMemorySelectionStore(),
+    },
     {
       provide: TokenStore,
       inject: [ActiveConfig],
@@ -51,6 +80,6 @@ import { TokenStore } from '../oauth/token.store';
         }),
     },
   ],
-  exports: [HealthStore, SelectionStore, DedupStore, TokenStore, AccountStateStore, LoginSessionStore],
+  exports: [StateConnection, HealthStore, SelectionStore, DedupStore, TokenStore, AccountStateStore, LoginSessionStore],
 })
 export class StateModule {}
