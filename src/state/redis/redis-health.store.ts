@@ -1,4 +1,3 @@
-import type Redis from 'ioredis';
 import { type FailureOutcome, type HealthSettings, HealthStore, type ProviderHealthSnapshot } from '../health.store';
 import { InMemoryHealthStore } from '../in-memory-health.store';
 import type { StateBackend } from './state-backend';
