@@ -14,7 +14,7 @@ export function inertSettings(config: GatewayConfig): string[] {
   }
   if (config.settings.state.backend === 'redis') {
     warnings.push(
-      'settings.state.backend redis: provider health, cooldowns and sticky choices are shared; deduplication, Claude accounts (tokens, windows, pending logins) are still kept in each process by this version',
+      'settings.state.backend redis: provider health, cooldowns, sticky choices and Claude account tokens (with BALANCER_STATE_KEY) are shared; deduplication, account windows and pending logins are still kept in each process by this version',
     );
   }
   return warnings;

@@ -5,15 +5,17 @@ import type { AccountRecord } from './account-record';
 import { AccountStateStore } from './account-state.store';
 import { TokenEndpointClient, TokenEndpointError } from './token-endpoint.client';
 import { TokenStore } from './token.store';
+import { LocalRefreshLock, RefreshLock } from './refresh-lock';
 
 const DEFAULT_BACKOFF_MS = 60_000;
 
 /**
- * Refreshes accounts' tokens, one refresh at a time per account: concurrent callers share the one in flight. The
- * stored record is read again first, and a refresh someone else already made is used instead of spending the
- * rotating refresh token twice. The rotated pair is stored (compare-and-set on the old refresh token) before anyone
- * uses the new access token. A refused refresh marks the account for a new login only while the refused token is
- * still the stored one; a throttled or failing token endpoint backs off and leaves a still-valid token in use.
+ * Refreshes accounts' tokens, one refresh at a time per account: concurrent callers share the one in flight, and
+ * replicas that share the tokens take a shared lock. The stored record is read again first, and a refresh someone
+ * else already made is used instead of spending the rotating refresh token twice. The rotated pair is stored
+ * (compare-and-set on the old refresh token) before anyone uses the new access token. A refused refresh marks the
+ * account for a new login only while the refused token is still the stored one; a throttled or failing token
+ * endpoint backs off and leaves a still-valid token in use.
  */
 @Injectable()
 export class AccountRefresher {
@@ -26,6 +28,7 @@ export class AccountRefresher {
     private readonly endpoint: TokenEndpointClient,
     private readonly metrics: MetricsService,
     private readonly active: ActiveConfig,
+    private readonly lock: RefreshLock = new LocalRefreshLock(),
   ) {}
 
   /**
@@ -37,7 +40,7 @@ export class AccountRefresher {
   refresh(email: string, options: { seen?: string; force?: boolean } = {}): Promise<AccountRecord | undefined> {
     const running = this.inFlight.get(email);
     if (running) return running;
-    const started = this.run(email, options).finally(() => this.inFlight.delete(email));
+    const started = this.lock.around(email, () => this.run(email, options)).finally(() => this.inFlight.delete(email));
     this.inFlight.set(email, started);
     return started;
   }

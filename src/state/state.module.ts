@@ -10,7 +10,11 @@ import { AccountStateStore, InMemoryAccountStateStore } from '../oauth/account-s
 import { FileTokenStore } from '../oauth/file-token.store';
 import { InMemoryTokenStore } from '../oauth/in-memory-token.store';
 import { InMemoryLoginSessionStore, LoginSessionStore } from '../oauth/login-session.store';
-import { TokenStore } from '../oauth/token.store';
+import { TokenStore, TokenStoreError } from '../oauth/token.store';
+import { LocalRefreshLock, RedisRefreshLock, RefreshLock } from '../oauth/refresh-lock';
+import { RedisTokenStore } from '../oauth/redis-token.store';
+import type { GatewayConfig } from '../config/gateway-config';
+import type { StateBackend } from './redis/state-backend';
 import { MetricsModule } from '../metrics/metrics.module';
 import { MetricsService } from '../metrics/metrics.service';
 import { RedisHealthStore } from './redis/redis-health.store';
@@ -55,14 +59,18 @@ import { StateConnection } from './redis/state-connection';
     },
     {
       provide: TokenStore,
-      inject: [ActiveConfig],
+      inject: [ActiveConfig, StateConnection],
       // Opened before the app serves: a corrupt store stops startup instead of being overwritten.
-      useFactory: async (active: ActiveConfig) => {
-        const path = active.runtime.config.settings.oauth.tokenStore;
-        const store = path ? new FileTokenStore(path) : new InMemoryTokenStore();
+      useFactory: async (active: ActiveConfig, { backend }: StateConnection) => {
+        const store = tokenStoreFor(active.runtime.config, backend, process.env.BALANCER_STATE_KEY);
         await store.open();
         return store;
       },
+    },
+    {
+      provide: RefreshLock,
+      inject: [StateConnection],
+      useFactory: ({ backend }: StateConnection) => (backend ? new RedisRefreshLock(backend) : new LocalRefreshLock()),
     },
     { provide: AccountStateStore, useFactory: () => new InMemoryAccountStateStore() },
     { provide: LoginSessionStore, useFactory: () => new InMemoryLoginSessionStore() },
@@ -80,6 +88,32 @@ import { StateConnection } from './redis/state-connection';
         }),
     },
   ],
-  exports: [StateConnection, HealthStore, SelectionStore, DedupStore, TokenStore, AccountStateStore, LoginSessionStore],
+  exports: [
+    StateConnection,
+    RefreshLock,
+    HealthStore,
+    SelectionStore,
+    DedupStore,
+    TokenStore,
+    AccountStateStore,
+    LoginSessionStore,
+  ],
 })
 export class StateModule {}
+
+/**
+ * Where Claude accounts live: in Redis, sealed, when replicas share state (BALANCER_STATE_KEY required once an oauth
+ * provider exists), else the token_store file, else memory.
+ */
+function tokenStoreFor(config: GatewayConfig, backend: StateBackend | undefined, stateKey: string | undefined) {
+  if (backend) {
+    if (stateKey) return new RedisTokenStore(backend, stateKey);
+    if (config.providers.some((p) => p.authType === 'oauth')) {
+      throw new TokenStoreError(
+        'settings.state.backend is redis and a provider uses auth_type oauth: set BALANCER_STATE_KEY (a long random secret, the same on every replica) so that account tokens can be kept in Redis sealed.',
+      );
+    }
+  }
+  const path = config.settings.oauth.tokenStore;
+  return path ? new FileTokenStore(path) : new InMemoryTokenStore();
+}
