@@ -13,6 +13,7 @@ import { InMemoryLoginSessionStore, LoginSessionStore } from '../oauth/login-ses
 import { TokenStore, TokenStoreError } from '../oauth/token.store';
 import { LocalRefreshLock, RedisRefreshLock, RefreshLock } from '../oauth/refresh-lock';
 import { RedisTokenStore } from '../oauth/redis-token.store';
+import { RedisLoginSessionStore } from '../oauth/redis-login-session.store';
 import type { GatewayConfig } from '../config/gateway-config';
 import type { StateBackend } from './redis/state-backend';
 import { MetricsModule } from '../metrics/metrics.module';
@@ -73,7 +74,12 @@ import { StateConnection } from './redis/state-connection';
       useFactory: ({ backend }: StateConnection) => (backend ? new RedisRefreshLock(backend) : new LocalRefreshLock()),
     },
     { provide: AccountStateStore, useFactory: () => new InMemoryAccountStateStore() },
-    { provide: LoginSessionStore, useFactory: () => new InMemoryLoginSessionStore() },
+    {
+      provide: LoginSessionStore,
+      inject: [StateConnection],
+      useFactory: ({ backend }: StateConnection) =>
+        backend ? new RedisLoginSessionStore(backend) : new InMemoryLoginSessionStore(),
+    },
     {
       provide: DedupStore,
       inject: [ActiveConfig],
