@@ -14,7 +14,7 @@ export function inertSettings(config: GatewayConfig): string[] {
   }
   if (config.settings.state.backend === 'redis') {
     warnings.push(
-      'settings.state.backend redis: provider health, cooldowns, sticky choices, Claude account tokens (with BALANCER_STATE_KEY) and pending logins are shared; deduplication and account windows are still kept in each process by this version',
+      'settings.state.backend redis: provider health, sticky choices and Claude accounts are shared; deduplication (in-flight joins and the replay cache) is still kept in each process by this version',
     );
   }
   return warnings;

@@ -14,6 +14,7 @@ import { TokenStore, TokenStoreError } from '../oauth/token.store';
 import { LocalRefreshLock, RedisRefreshLock, RefreshLock } from '../oauth/refresh-lock';
 import { RedisTokenStore } from '../oauth/redis-token.store';
 import { RedisLoginSessionStore } from '../oauth/redis-login-session.store';
+import { RedisAccountStateStore } from '../oauth/redis-account-state.store';
 import type { GatewayConfig } from '../config/gateway-config';
 import type { StateBackend } from './redis/state-backend';
 import { MetricsModule } from '../metrics/metrics.module';
@@ -25,9 +26,9 @@ import { StateConnection } from './redis/state-connection';
 /**
  * Where the state that outlives a request lives: provider health and cooldowns, sticky choices and rotation turns,
  * the dedup registry, and Claude accounts (their tokens, their health, pending logins). Every store is an abstract
- * class used as the DI token; this module picks the backend from settings.state.backend. With redis, provider health
- * and sticky choices are shared by every replica; the rest is still kept per process (named at startup), and account
- * tokens go to settings.oauth.token_store.
+ * class used as the DI token; this module picks the backend from settings.state.backend. With redis, everything but
+ * the dedup registry is shared by every replica (named at startup); otherwise account tokens go to
+ * settings.oauth.token_store.
  */
 @Global()
 @Module({
@@ -73,7 +74,16 @@ import { StateConnection } from './redis/state-connection';
       inject: [StateConnection],
       useFactory: ({ backend }: StateConnection) => (backend ? new RedisRefreshLock(backend) : new LocalRefreshLock()),
     },
-    { provide: AccountStateStore, useFactory: () => new InMemoryAccountStateStore() },
+    {
+      provide: AccountStateStore,
+      inject: [StateConnection],
+      useFactory: async ({ backend }: StateConnection) => {
+        if (!backend) return new InMemoryAccountStateStore();
+        const store = new RedisAccountStateStore(backend);
+        await store.open();
+        return store;
+      },
+    },
     {
       provide: LoginSessionStore,
       inject: [StateConnection],
