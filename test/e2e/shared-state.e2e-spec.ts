@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { type FakeTokenEndpoint, startFakeTokenEndpoint } from '../support/fake-token-endpoint';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
+import {
+  bearerOf,
+  claudeCodeBody,
+  codeFromLoginPage,
+  oauthProvider,
+  oauthSettings,
+  routeAll,
+  startLogin,
+} from '../support/oauth-gateway';
 import { eventually, providerRow } from '../support/e2e-helpers';
 import {
   anthropicProvider,
@@ -118,5 +128,56 @@ describe('a replica whose Redis does not answer', () => {
     await postJson(`${gateway.url}/v1/messages`, { model: 'm', max_tokens: 5, messages: userMessage() });
     await postJson(`${gateway.url}/v1/messages`, { model: 'm', max_tokens: 5, messages: userMessage() });
     expect(gateway.providers.health.isUsable('only')).toBe(false);
+  });
+});
+
+describe('Claude accounts shared by two replicas on Redis', () => {
+  let tokens: FakeTokenEndpoint;
+  let upstream: FakeUpstream;
+  let a: RunningGateway;
+  let b: RunningGateway;
+  const previousKey = process.env.BALANCER_STATE_KEY;
+
+  beforeAll(async () => {
+    [tokens, upstream] = await Promise.all([startFakeTokenEndpoint(), startFakeUpstream()]);
+    upstream.requireOAuth(tokens.upstreamCheck);
+    process.env.BALANCER_STATE_KEY = 'two-replicas-share-this-secret-0123456789';
+    const config = {
+      providers: [oauthProvider('seats', upstream.url)],
+      model_routes: routeAll('seats'),
+      settings: {
+        oauth: oauthSettings(tokens, ''),
+        state: { backend: 'redis', redis_url: REDIS_URL, key_prefix: `balancer-e2e:${randomUUID()}:` },
+      },
+    };
+    a = await startGateway(config);
+    b = await startGateway(config);
+  });
+
+  afterAll(async () => {
+    if (previousKey === undefined) delete process.env.BALANCER_STATE_KEY;
+    else process.env.BALANCER_STATE_KEY = previousKey;
+    await Promise.all([a?.close(), b?.close()]);
+    await Promise.all([tokens.close(), upstream.close()]);
+  });
+
+  it('should finish on B a login started on A, then serve that account from either replica', async () => {
+    tokens.addAccount({ email: 'alice@example.com' });
+    tokens.loginAs('alice@example.com');
+    const login = await startLogin(a.url);
+    const pasted = await codeFromLoginPage(login.login_url);
+    const finished = await postJson(`${b.url}/oauth/callback`, { code: pasted });
+    expect(finished.status).toBe(200);
+    expect(finished.body.account.email).toBe('alice@example.com');
+
+    for (const gateway of [a, b]) {
+      const answer = await postJson(`${gateway.url}/v1/messages`, claudeCodeBody());
+      expect(answer.status).toBe(200);
+    }
+    const used = upstream.requests.map((r) => tokens.emailFor(bearerOf(r.headers) ?? ''));
+    expect(used).toEqual(['alice@example.com', 'alice@example.com']);
+    expect((await getJson(`${a.url}/oauth/status`)).body.accounts).toEqual([
+      expect.objectContaining({ email: 'alice@example.com', state: 'ok' }),
+    ]);
   });
 });
