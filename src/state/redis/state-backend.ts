@@ -31,15 +31,13 @@ export class StateBackend {
       retryStrategy: (times: number) => Math.min(200 * times, 2_000),
     };
     this.redis = new Redis(url, { ...options, keyPrefix: prefix });
-    this.subscriber = new Redis(url, { ...options, commandTimeout: undefined });
+    // The subscriber queues its SUBSCRIBEs while disconnected, so that it resubscribes by itself after an outage.
+    this.subscriber = new Redis(url, { lazyConnect: true, retryStrategy: options.retryStrategy });
     this.redis.on('ready', () => this.setUp(true));
     this.redis.on('end', () => this.setUp(false));
     this.redis.on('close', () => this.setUp(false));
     this.redis.on('error', () => this.setUp(false));
     this.subscriber.on('error', () => undefined);
-    this.subscriber.on('ready', () => {
-      if (this.handlers.size > 0) void this.subscriber.subscribe(...this.handlers.keys()).catch(() => undefined);
-    });
     this.subscriber.on('message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
     });
@@ -77,7 +75,7 @@ export class StateBackend {
     if (existing) existing.push(handler);
     else {
       this.handlers.set(name, [handler]);
-      if (this.subscriber.status === 'ready') void this.subscriber.subscribe(name).catch(() => undefined);
+      void this.subscriber.subscribe(name).catch(() => undefined);
     }
   }
 
