@@ -29,6 +29,9 @@ export interface GatewayConfigOptions {
   readonly port: number;
   readonly logLevel: string;
   readonly logFile: string;
+  /** `settings.state`: memory, or redis at this URL under a prefix of the run's own. */
+  readonly state:
+    { readonly backend: 'memory' } | { readonly backend: 'redis'; readonly url: string; readonly prefix: string };
 }
 
 /** The project whose dist/main.js is benchmarked: this one, or BENCH_GATEWAY_DIR (e.g. a snapshot of another commit). */
@@ -69,6 +72,10 @@ export function writeGatewayConfig(path: string, options: GatewayConfigOptions):
       host: '127.0.0.1',
       port: options.port,
       shutdown_grace: 5,
+      state:
+        options.state.backend === 'redis'
+          ? { backend: 'redis', redis_url: options.state.url, key_prefix: options.state.prefix }
+          : { backend: 'memory' },
     },
   };
   writeFileSync(path, stringify(document));

@@ -33,7 +33,8 @@
  * once, and then no two upstream streams overlap for long enough to count), BENCH_BACKLOG (listen() backlog of the
  * fake upstream and the passthrough, default 4096, capped by the kernel at net.core.somaxconn; the gateway's is its
  * own: node's default 511 unless src/ passes one), BENCH_PASSTHROUGH_BACKLOG (the passthrough's alone, e.g. 511 to
- * see what the gateway's default does to the baseline).
+ * see what the gateway's default does to the baseline), BENCH_STATE=redis (the gateway on settings.state.backend redis,
+ * at REDIS_URL or 127.0.0.1:6379, to compare with the default memory backend).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -82,6 +83,7 @@ interface Options {
   readonly longDeltas: number;
   readonly longConcurrencies: number[];
   readonly logLevel: string;
+  readonly state: 'memory' | 'redis';
   readonly nodeArgs: string[];
   readonly passthroughNodeArgs: string[];
   readonly keep: boolean;
@@ -123,6 +125,7 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     longDeltas,
     longConcurrencies: list('BENCH_LONG_CONCURRENCY', '1,32'),
     logLevel: env.BENCH_LOG_LEVEL ?? 'info',
+    state: env.BENCH_STATE === 'redis' ? 'redis' : 'memory',
     nodeArgs: (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     passthroughNodeArgs: (env.BENCH_PASSTHROUGH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     keep: env.BENCH_KEEP === '1',
@@ -370,7 +373,20 @@ async function main(): Promise<number> {
     children.push(passthrough);
     cleanups.push({ name: 'passthrough', run: () => passthrough.stop() });
     const port = await freePort();
-    writeGatewayConfig(configPath, { upstreamUrl: upstream.url, port, logLevel: options.logLevel, logFile });
+    writeGatewayConfig(configPath, {
+      upstreamUrl: upstream.url,
+      port,
+      logLevel: options.logLevel,
+      logFile,
+      state:
+        options.state === 'redis'
+          ? {
+              backend: 'redis',
+              url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+              prefix: `balancer-bench:${process.pid}:`,
+            }
+          : { backend: 'memory' },
+    });
     const gateway = await startGateway(configPath, port, options.nodeArgs);
     children.push(gateway);
     cleanups.push({ name: 'gateway', run: () => gateway.stop() });

@@ -13,7 +13,8 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import { type AddressInfo, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listenOnLoopback } from './loopback';
 
 /** Claude's organization_type values ('claude_max', 'claude_pro', 'claude_team', 'claude_enterprise'). */
 export type FakePlan = string;
@@ -286,15 +287,7 @@ class FakeTokenEndpointServer implements FakeTokenEndpoint {
   }
 
   async listen(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = await listenOnLoopback(this.server);
   }
 
   addAccount(options: AddAccountOptions): FakeOAuthAccount {
