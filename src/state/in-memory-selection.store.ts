@@ -35,8 +35,19 @@ export class InMemorySelectionStore extends SelectionStore {
   }
 
   stick(key: string, provider: string): Promise<void> {
-    this.sticky.set(key, { provider, at: this.now() });
+    this.adopt(key, provider, this.now());
     return Promise.resolve();
+  }
+
+  /** A choice made at `at` (here or, for a shared store's mirror, on another replica). */
+  adopt(key: string, provider: string, at: number): void {
+    const current = this.sticky.get(key);
+    if (!current || current.at <= at) this.sticky.set(key, { provider, at });
+  }
+
+  /** The choice for `key` and when it was made, whatever its age. */
+  entry(key: string): StickyEntry | undefined {
+    return this.sticky.get(key);
   }
 
   sweep(maxAgeMs: number): Promise<void> {

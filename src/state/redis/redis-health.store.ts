@@ -30,6 +30,8 @@ redis.call('HSET', KEYS[1], 'failureCount', count, 'cooldownUntil', cooldown, 'l
 return redis.call('HGETALL', KEYS[1])
 `;
 
+const SUCCESS_REWRITE_MS = 10_000;
+
 const RECORD_SUCCESS = `
 redis.call('HSET', KEYS[1], 'lastSuccessAt', ARGV[1])
 if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'failureCount', 0, 'cooldownUntil', 0) end
@@ -111,6 +113,18 @@ export class RedisHealthStore extends HealthStore {
   }
 
   async recordSuccess(name: string, settings: HealthSettings): Promise<void> {
+    const shared = this.shared.get(name);
+    const now = this.now();
+    // A healthy provider's successes change nothing the other replicas act on: write them only now and then.
+    if (
+      shared &&
+      shared.failureCount === 0 &&
+      shared.cooldownUntil === 0 &&
+      shared.lastSuccessAt !== null &&
+      now - shared.lastSuccessAt < SUCCESS_REWRITE_MS
+    ) {
+      return;
+    }
     const fields = await this.backend.run(() =>
       this.backend.redis.eval(
         RECORD_SUCCESS,
