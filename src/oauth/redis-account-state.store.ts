@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { StateBackend } from '../state/redis/state-backend';
 import {
   type AccountState,
@@ -18,10 +19,15 @@ const FAMILY = 'family:';
 export class RedisAccountStateStore extends AccountStateStore {
   private readonly mirror = new InMemoryAccountStateStore();
   private readonly shared = new Map<string, AccountState>();
+  private readonly id = randomUUID();
 
   constructor(private readonly backend: StateBackend) {
     super();
-    backend.onMessage('account-state', (email) => void this.pull(email));
+    backend.onMessage('account-state', (message) => {
+      const { email, from } = JSON.parse(message) as { email: string; from: string };
+      // Its own writes this replica already holds; a late echo could undo a later forget.
+      if (from !== this.id) void this.pull(email);
+    });
     backend.onReconnect(() => void this.pullAll());
   }
 
@@ -47,14 +53,18 @@ export class RedisAccountStateStore extends AccountStateStore {
       return;
     }
     this.shared.set(email, mergeInto(this.snapshot(email), patch));
-    void this.backend.publish('account-state', email);
+    this.announce(email);
   }
 
   async forget(email: string): Promise<void> {
     await this.mirror.forget(email);
     this.shared.delete(email);
     await this.backend.run(() => this.backend.redis.del(this.key(email)));
-    void this.backend.publish('account-state', email);
+    this.announce(email);
+  }
+
+  private announce(email: string): void {
+    void this.backend.publish('account-state', JSON.stringify({ email, from: this.id }));
   }
 
   private key(email: string): string {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { type FailureOutcome, type HealthSettings, HealthStore, type ProviderHealthSnapshot } from '../health.store';
 import { InMemoryHealthStore } from '../in-memory-health.store';
 import type { StateBackend } from './state-backend';
@@ -47,6 +48,7 @@ return redis.call('HGETALL', KEYS[1])
 export class RedisHealthStore extends HealthStore {
   private readonly mirror: InMemoryHealthStore;
   private readonly shared = new Map<string, SharedHealth>();
+  private readonly id = randomUUID();
 
   constructor(
     private readonly backend: StateBackend,
@@ -54,7 +56,11 @@ export class RedisHealthStore extends HealthStore {
   ) {
     super();
     this.mirror = new InMemoryHealthStore(now);
-    backend.onMessage('health', (name) => void this.pull(name));
+    backend.onMessage('health', (message) => {
+      const { name, from } = JSON.parse(message) as { name: string; from: string };
+      // Its own changes this replica adopted from the script's answer; a late echo could undo a later forget.
+      if (from !== this.id) void this.pull(name);
+    });
     backend.onReconnect(() => void this.pullAll());
   }
 
@@ -107,7 +113,7 @@ export class RedisHealthStore extends HealthStore {
       return this.mirror.recordFailure(name, error, settings, retryAfterMs);
     }
     const state = this.adopt(name, fields as string[]);
-    void this.backend.publish('health', name);
+    this.announce(name);
     const now = this.now();
     return { enteredCooldown: !wasCooling && state.cooldownUntil > now, cooldownUntil: state.cooldownUntil };
   }
@@ -139,7 +145,7 @@ export class RedisHealthStore extends HealthStore {
       return this.mirror.recordSuccess(name, settings);
     }
     this.adopt(name, fields as string[]);
-    void this.backend.publish('health', name);
+    this.announce(name);
   }
 
   async expireCooldowns(): Promise<string[]> {
@@ -170,6 +176,10 @@ export class RedisHealthStore extends HealthStore {
       await this.backend.run(() => this.backend.redis.del(this.key(name)));
     }
     await this.mirror.retainOnly(names);
+  }
+
+  private announce(name: string): void {
+    void this.backend.publish('health', JSON.stringify({ name, from: this.id }));
   }
 
   private key(name: string): string {
