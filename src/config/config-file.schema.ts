@@ -125,6 +125,9 @@ export class ClientFile {
   @Min(0, nonNegative)
   daily_token_budget?: number;
 
+  @IsOptional() @ToNumber() @IsNumber({}, nonNegative) @Min(0, nonNegative) daily_cost_budget?: number;
+  @IsOptional() @ToNumber() @IsNumber({}, positive) @Min(0.001, positive) share?: number;
+
   @IsOptional()
   @IsArray({ message: 'must be a list of account emails' })
   @IsString({ each: true, message: 'must be a list of account emails' })
@@ -181,6 +184,12 @@ export class OAuthFile {
   @Min(0, { message: 'must be a number between 0 and 1' })
   @Max(1, { message: 'must be a number between 0 and 1' })
   switch_at_utilization?: number;
+  @IsOptional()
+  @ToNumber()
+  @IsNumber({}, { message: 'must be a number between 0 and 1' })
+  @Min(0, { message: 'must be a number between 0 and 1' })
+  @Max(1, { message: 'must be a number between 0 and 1' })
+  fair_share_at?: number;
 }
 
 export class SettingsFile {
@@ -234,6 +243,7 @@ export class SettingsFile {
 
   @IsOptional() @ValidateNested() @Type(() => StateFile) state?: StateFile;
   @IsOptional() @ValidateNested() @Type(() => OAuthFile) oauth?: OAuthFile;
+  @IsOptional() @IsObject({ message: 'must be a map (store, retention_days, prices)' }) usage?: Record<string, unknown>;
 
   @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'warning', 'info', 'debug', 'trace', 'silent', 'critical'], {

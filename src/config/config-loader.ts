@@ -235,6 +235,8 @@ function normalise(
     maxConcurrency: c.max_concurrency ?? 0,
     dailyTokenBudget: c.daily_token_budget ?? 0,
     oauthAccounts: c.oauth_accounts?.map((email) => email.toLowerCase()),
+    dailyCostBudget: c.daily_cost_budget ?? 0,
+    share: c.share,
   }));
   const settings = normaliseSettings(file.settings ?? {}, overrides);
   const secrets = [
@@ -350,7 +352,9 @@ function normaliseSettings(s: SettingsFile, overrides: ConfigOverrides): Setting
       refreshMarginMs: seconds(s.oauth?.refresh_margin ?? 300),
       proxy: s.oauth?.proxy || undefined,
       switchAtUtilization: s.oauth?.switch_at_utilization ?? 0.95,
+      fairShareAt: s.oauth?.fair_share_at,
     },
+    usage: s.usage,
     logLevel: logLevel === 'warning' ? 'warn' : logLevel === 'critical' ? 'fatal' : logLevel,
     logFilePath: s.log_file_path ?? '',
     logColor: s.log_color ?? true,

@@ -59,6 +59,8 @@ export interface ClientConfig {
   readonly dailyTokenBudget: number;
   /** The stored Claude accounts this client may use; undefined: any. Emails, lower-cased. */
   readonly oauthAccounts?: readonly string[];
+  readonly dailyCostBudget: number;
+  readonly share?: number;
 }
 
 export interface TimeoutSettings {
@@ -90,6 +92,7 @@ export interface OAuthSettings {
   readonly proxy?: string;
   /** A session moves off an account whose 5h or 7d window is this full, at its next turn. */
   readonly switchAtUtilization: number;
+  readonly fairShareAt?: number;
 }
 
 export interface Settings {
@@ -108,6 +111,8 @@ export interface Settings {
   readonly maxBodyBytes: number;
   readonly state: { readonly backend: StateBackend; readonly redisUrl: string; readonly keyPrefix: string };
   readonly oauth: OAuthSettings;
+  /** settings.usage as written: accounting is not in this version, so it is only named at startup. */
+  readonly usage?: Readonly<Record<string, unknown>>;
   readonly logLevel: string;
   readonly logFilePath: string;
   readonly logColor: boolean;

@@ -47,4 +47,20 @@ describe('inertSettings', () => {
     ]);
     expect(startupOnlyChanges(before, buildConfig(base, 'f', {}))).toEqual([]);
   });
+
+  it('should name cost budgets, fair shares and usage accounting, which this version does not act on', () => {
+    const config = buildConfig(
+      {
+        providers: [provider],
+        clients: [{ name: 'carol', key: 'k3', daily_cost_budget: 25, share: 2 }],
+        settings: { oauth: { fair_share_at: 0.8 }, usage: { retention_days: 90 } },
+      },
+      'f',
+      {},
+    );
+    const warnings = inertSettings(config).join('\n');
+    expect(warnings).toMatch(/clients carol: .*daily_cost_budget are not enforced/);
+    expect(warnings).toMatch(/share and settings\.oauth\.fair_share_at .* not acted on/);
+    expect(warnings).toMatch(/settings\.usage .* not acted on/);
+  });
 });

@@ -267,6 +267,7 @@ describe('Claude subscription accounts, from lease to answer', () => {
         rpm: 0,
         maxConcurrency: 0,
         dailyTokenBudget: 0,
+        dailyCostBudget: 0,
         oauthAccounts: [email],
       }) as const;
     for (let i = 0; i < 3; i += 1) {
