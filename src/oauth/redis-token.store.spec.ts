@@ -39,7 +39,7 @@ describe('RedisTokenStore sealing', () => {
       JSON.stringify(await backend.redis.hgetall('oauth:refresh-fingerprints'));
     expect(raw).not.toContain(record.accessToken);
     expect(raw).not.toContain(record.refreshToken);
-    expect(raw).not.toContain('sk-ant-');
+    expect(raw).not.toContain('test-oauth-');
     await expect(new RedisTokenStore(backend, 'another-key-entirely-9876543210').open()).rejects.toThrow(
       TokenStoreError,
     );

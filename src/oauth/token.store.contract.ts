@@ -5,8 +5,8 @@ import type { TokenStore } from './token.store';
 export function accountRecord(email: string, overrides: Partial<AccountRecord> = {}): AccountRecord {
   return {
     email,
-    accessToken: `sk-ant-oat01-${email}-access`,
-    refreshToken: `sk-ant-ort01-${email}-refresh`,
+    accessToken: `test-oauth-access-${email}-access`,
+    refreshToken: `test-oauth-refresh-${email}-refresh`,
     expiresAt: 2_000_000_000_000,
     scopes: ['user:inference'],
     status: 'ok',
@@ -48,11 +48,11 @@ export function describeTokenStoreContract(
       const store = await open();
       const first = accountRecord('a@example.com');
       await store.put(first);
-      const rotated = { ...first, accessToken: 'sk-ant-oat01-new', refreshToken: 'sk-ant-ort01-new' };
+      const rotated = { ...first, accessToken: 'test-oauth-access-new', refreshToken: 'test-oauth-refresh-new' };
       expect(await store.replaceTokens(first.email, first.refreshToken, rotated)).toBe(true);
-      const stale = { ...first, accessToken: 'sk-ant-oat01-stale', refreshToken: 'sk-ant-ort01-stale' };
+      const stale = { ...first, accessToken: 'test-oauth-access-stale', refreshToken: 'test-oauth-refresh-stale' };
       expect(await store.replaceTokens(first.email, first.refreshToken, stale)).toBe(false);
-      expect(await store.get(first.email)).toMatchObject({ refreshToken: 'sk-ant-ort01-new' });
+      expect(await store.get(first.email)).toMatchObject({ refreshToken: 'test-oauth-refresh-new' });
       expect(await store.replaceTokens('nobody@example.com', 'x', stale)).toBe(false);
     });
 
@@ -83,10 +83,13 @@ export function describeTokenStoreContract(
         const store = await open();
         const first = accountRecord('a@example.com');
         await store.put(first);
-        await store.replaceTokens(first.email, first.refreshToken, { ...first, refreshToken: 'sk-ant-ort01-next' });
+        await store.replaceTokens(first.email, first.refreshToken, {
+          ...first,
+          refreshToken: 'test-oauth-refresh-next',
+        });
         await store.put(accountRecord('b@example.com', { status: 'needs_login', statusReason: 'revoked' }));
         const again = await reopen(store);
-        expect(await again.get('a@example.com')).toMatchObject({ refreshToken: 'sk-ant-ort01-next' });
+        expect(await again.get('a@example.com')).toMatchObject({ refreshToken: 'test-oauth-refresh-next' });
         expect(await again.get('b@example.com')).toMatchObject({ status: 'needs_login', statusReason: 'revoked' });
       });
     }

@@ -103,7 +103,7 @@ describe('Claude subscription accounts serving requests', () => {
 
       const response = await postJson(`${url}/v1/messages?beta=true`, raw, {
         ...CLAUDE_CODE_HEADERS,
-        'x-api-key': 'sk-ant-api03-the-client-own-key',
+        'x-api-key': 'client-own-api-key-for-the-test',
       });
 
       expect(response.status).toBe(200);

@@ -144,7 +144,7 @@ describe('OAuth account login through the gateway', () => {
       expect(stored.accounts.map((a) => a.email)).toEqual(['alice@example.com']);
       expect(tokens.tokenState(stored.accounts[0]!.accessToken)).toBe('valid');
       expect(tokens.emailFor(stored.accounts[0]!.accessToken)).toBe('alice@example.com');
-      expect(stored.accounts[0]!.refreshToken).toMatch(/^sk-ant-ort01-/);
+      expect(stored.accounts[0]!.refreshToken).toMatch(/^test-oauth-refresh-/);
       expect(statSync(store.path).mode & 0o777).toBe(0o600);
 
       const status = await getJson(`${url}/oauth/status`);
@@ -337,8 +337,8 @@ describe('OAuth account login through the gateway', () => {
       const document = {
         email: 'Dave@Example.com',
         claudeAiOauth: {
-          accessToken: 'sk-ant-oat01-not-known-to-the-profile-endpoint-0001',
-          refreshToken: 'sk-ant-ort01-not-known-to-the-token-endpoint-0001',
+          accessToken: 'test-oauth-access-not-known-to-the-profile-endpoint-0001',
+          refreshToken: 'test-oauth-refresh-not-known-to-the-token-endpoint-0001',
           expiresAt: Date.now() + 3_600_000,
           scopes: ['user:inference', 'user:profile'],
           subscriptionType: 'pro',
@@ -358,8 +358,8 @@ describe('OAuth account login through the gateway', () => {
       const notCredentials = await postJson(`${url}/oauth/import`, { hello: 'world' });
       const noEmail = await postJson(`${url}/oauth/import`, {
         claudeAiOauth: {
-          accessToken: 'sk-ant-oat01-unknown-token-without-email-0002',
-          refreshToken: 'sk-ant-ort01-unknown-token-without-email-0002',
+          accessToken: 'test-oauth-access-unknown-token-without-email-0002',
+          refreshToken: 'test-oauth-refresh-unknown-token-without-email-0002',
           expiresAt: Date.now() + 3_600_000,
         },
       });
@@ -369,7 +369,7 @@ describe('OAuth account login through the gateway', () => {
       expectAnthropicError(notCredentials, 400, 'invalid_request_error');
       expectAnthropicError(noEmail, 400, 'invalid_request_error');
       expect(noEmail.body.error.message).toContain('email');
-      expect(noEmail.text).not.toContain('sk-ant-oat01-unknown-token-without-email-0002');
+      expect(noEmail.text).not.toContain('test-oauth-access-unknown-token-without-email-0002');
       expect((await getJson(`${url}/oauth/status`)).body.accounts).toEqual([]);
     });
   });

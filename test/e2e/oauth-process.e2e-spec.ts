@@ -161,13 +161,13 @@ describe('the OAuth token store of the gateway process', () => {
   });
 
   describe('when the token store file is corrupt', () => {
-    const secret = 'sk-ant-oat01-EveryCharacterOfThisTokenIsSecret0123456789abcdef';
+    const secret = 'test-oauth-access-EveryCharacterOfThisTokenIsSecret0123456789abcdef';
     const corrupt: [string, string][] = [
       ['cut short', `{"version":1,"accounts":[{"email":"a@example.com","accessToken":"${secret}"`],
       ['with a bare token', `{"version":1,"accounts":[{"email":"a@example.com","accessToken":${secret}}]}\n`],
       ['not a list of accounts', '{"version":1,"accounts":"alice@example.com"}\n'],
       ['an account without tokens', '{"version":1,"accounts":[{"email":"a@example.com","status":"ok"}]}\n'],
-      ['not JSON at all', 'accessToken: sk-ant-oat01-yaml-is-not-json\n'],
+      ['not JSON at all', 'accessToken: test-oauth-access-yaml-is-not-json\n'],
     ];
 
     it.each(corrupt)('should exit non-zero naming the file and leave it untouched (%s)', (_name, text) => {

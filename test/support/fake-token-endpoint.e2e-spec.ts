@@ -125,8 +125,8 @@ describe('fake token endpoint', () => {
       const answer = reply.json as TokenAnswer;
       expect(answer).toEqual({
         token_type: 'Bearer',
-        access_token: expect.stringMatching(/^sk-ant-oat01-[A-Za-z0-9_-]+$/),
-        refresh_token: expect.stringMatching(/^sk-ant-ort01-[A-Za-z0-9_-]+$/),
+        access_token: expect.stringMatching(/^test-oauth-access-[A-Za-z0-9_-]+$/),
+        refresh_token: expect.stringMatching(/^test-oauth-refresh-[A-Za-z0-9_-]+$/),
         expires_in: 28800,
         scope: SCOPE,
         account: { uuid: account.accountUuid, email_address: 'max@example.com' },
@@ -204,7 +204,7 @@ describe('fake token endpoint', () => {
       expect(second.status).toBe(200);
       const rotated = second.json as TokenAnswer;
       expect(rotated.access_token).not.toBe(first.access_token);
-      expect(rotated.refresh_token).toMatch(/^sk-ant-ort01-/);
+      expect(rotated.refresh_token).toMatch(/^test-oauth-refresh-/);
       expect(rotated.refresh_token).not.toBe(first.refresh_token);
       expect(rotated.account.email_address).toBe('max@example.com');
 
@@ -212,7 +212,9 @@ describe('fake token endpoint', () => {
       expect(reused.status).toBe(400);
       expect(reused.json).toEqual(invalidGrant('Refresh token not found or invalid'));
       expect((await refresh(rotated.refresh_token!)).status).toBe(200);
-      expect((await refresh('sk-ant-ort01-unknown')).json).toEqual(invalidGrant('Refresh token not found or invalid'));
+      expect((await refresh('test-oauth-refresh-unknown')).json).toEqual(
+        invalidGrant('Refresh token not found or invalid'),
+      );
       expect(tokens.refreshes('max@example.com')).toBe(2);
     });
 
@@ -308,8 +310,8 @@ describe('fake token endpoint', () => {
 
     it('should answer 401 to an unknown or expired token', async () => {
       tokens.addAccount({ email: 'max@example.com' });
-      expect((await getProfile('sk-ant-oat01-unknown')).status).toBe(401);
-      expect(tokens.tokenState('sk-ant-oat01-unknown')).toBe('unknown');
+      expect((await getProfile('test-oauth-access-unknown')).status).toBe(401);
+      expect(tokens.tokenState('test-oauth-access-unknown')).toBe('unknown');
 
       const answer = await login();
       tokens.expireAccessTokens('max@example.com');
@@ -446,7 +448,7 @@ describe('fake token endpoint', () => {
       expect(refusedRevoked.json).toMatchObject(
         anthropicError('permission_error', 'OAuth token has been revoked. Please obtain a new token.'),
       );
-      const unknown = await postMessages(oauthHeaders('sk-ant-oat01-unknown'));
+      const unknown = await postMessages(oauthHeaders('test-oauth-access-unknown'));
       expect(unknown.status).toBe(401);
       expect(unknown.json).toMatchObject(anthropicError('authentication_error', 'Invalid bearer token'));
       const refusedDisabled = await postMessages(oauthHeaders(disabled.access_token));

@@ -413,14 +413,14 @@ class FakeTokenEndpointServer implements FakeTokenEndpoint {
   }
 
   private mintAccess(email: string, expiresIn: number): { accessToken: string; expiresAt: number } {
-    const accessToken = `sk-ant-oat01-${randomToken()}`;
+    const accessToken = `test-oauth-access-${randomToken()}`;
     const expiresAt = Date.now() + expiresIn * 1000;
     this.accessTokens.set(accessToken, { email, expiresAt, expired: false, revoked: false });
     return { accessToken, expiresAt };
   }
 
   private mintRefresh(email: string, clientId: string, scope: string): string {
-    const refreshToken = `sk-ant-ort01-${randomToken()}`;
+    const refreshToken = `test-oauth-refresh-${randomToken()}`;
     this.refreshTokens.set(refreshToken, { email, clientId, scope, used: false, revoked: false });
     return refreshToken;
   }
