@@ -3,11 +3,15 @@ import { GatewayError } from '../common/gateway-error';
 import type { ServerLimits } from '../server/server-limits';
 import { RequestBody, validJson } from './request-body';
 
+/** The routes whose object bodies are forwarded as the client's bytes; every other route gets plain parsed JSON. */
+const MESSAGE_ROUTES = /^\/v1\/messages(\/count_tokens)?(\?|$)/;
+
 type PaceLimits = Pick<ServerLimits, 'bodyGraceMs' | 'minBodyBytesPerSecond' | 'deadlineCheckMs'>;
 
 /**
- * Reads JSON bodies. An object becomes a RequestBody (the client's bytes plus where each top-level field is), so a
- * passthrough request is forwarded exactly as sent and never decoded whole; anything else is parsed as usual.
+ * Reads JSON bodies. On the message routes an object becomes a RequestBody (the client's bytes plus where each
+ * top-level field is), so a passthrough request is forwarded exactly as sent and never decoded whole; anything else
+ * is validated by the same scan and parsed as usual.
  * The size limit is read per request, so a reload that changes max_body_bytes applies at once; a body is refused as
  * soon as it passes the limit, not after it was read whole. A body that trickles in slower than the minimum rate, once
  * its grace is over, is refused too, and its connection closed: it would otherwise hold a socket for as long as the
@@ -65,7 +69,7 @@ export function registerJsonBodyParser(fastify: FastifyInstance, maxBodyBytes: (
       if (failed) return;
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
       try {
-        done(null, readJson(raw));
+        done(null, readJson(raw, MESSAGE_ROUTES.test(request.url)));
       } catch (error) {
         done(GatewayError.invalidRequest(`The request body is not valid JSON: ${(error as Error).message}`));
       }
@@ -86,10 +90,10 @@ function tooSlow(received: number, pace: PaceLimits): GatewayError {
 }
 
 /** Empty bodies are allowed here (POST /providers/reload has none); the message routes refuse them themselves. */
-function readJson(raw: Buffer): unknown {
+function readJson(raw: Buffer, keepBytes: boolean): unknown {
   const first = raw.findIndex((byte) => byte !== 0x20 && byte !== 0x0a && byte !== 0x0d && byte !== 0x09);
   if (first === -1) return undefined;
-  if (raw[first] === 0x7b) return RequestBody.scan(raw);
+  if (keepBytes && raw[first] === 0x7b) return RequestBody.scan(raw);
   // Validated by the same scan, so that every refusal names the byte where the body stops being JSON.
   validJson(raw);
   return JSON.parse(raw.toString('utf8')) as unknown;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { retryAfterMs } from './token-endpoint.client';
+import { describeErrorBody, retryAfterMs } from '../providers/upstream-failure';
 
 export interface UsageWindow {
   /** 0..1 (may pass 1 once exhausted). */
@@ -84,7 +84,7 @@ export function classifyAccountAnswer(
   text: string,
   now = Date.now(),
 ): AccountAnswer {
-  const message = errorMessage(text);
+  const message = describeErrorBody(text).message ?? '';
   if (status === 401) {
     if (/expired/i.test(message)) return { kind: 'expired' };
     return { kind: 'invalid_token', reason: message || 'the upstream refused the token (401)' };
@@ -103,7 +103,7 @@ export function classifyAccountAnswer(
   const limits = readUnifiedLimits(headers);
   const exhausted = limits && (limits.status === 'rejected' || limits.rejected.length > 0 || limits.resetsAt !== null);
   if (!limits || !exhausted) {
-    const wait = retryAfterMs(headers['retry-after']) ?? THROTTLE_MS;
+    const wait = retryAfterMs(headers) ?? THROTTLE_MS;
     return { kind: 'throttle', until: now + Math.min(wait, THROTTLE_MS * 4), reason: message || 'throttled (429)' };
   }
   const allModels = limits.rejected.filter((id) => id === '5h' || id === '7d');
@@ -111,7 +111,7 @@ export function classifyAccountAnswer(
   const claimScoped = SCOPED_CLAIM.test(limits.representativeClaim ?? '') && allModels.length === 0;
   const binding = allModels[0] ?? limits.rejected[0];
   const windowReset = binding ? Number(firstHeader(headers[`${PREFIX}${binding}-reset`])) * 1000 : NaN;
-  const retry = retryAfterMs(headers['retry-after']);
+  const retry = retryAfterMs(headers);
   const until =
     Number.isFinite(windowReset) && windowReset > now
       ? windowReset
@@ -130,16 +130,6 @@ export function classifyAccountAnswer(
 /** The model family a scoped window limits: opus, sonnet, haiku, or the model name itself. */
 export function modelFamily(model: string): string {
   return /opus|sonnet|haiku/i.exec(model)?.[0]?.toLowerCase() ?? model.toLowerCase();
-}
-
-function errorMessage(text: string): string {
-  try {
-    const body = JSON.parse(text) as { error?: { message?: unknown } | string; message?: unknown };
-    const message = typeof body.error === 'string' ? body.error : (body.error?.message ?? body.message);
-    return typeof message === 'string' ? message.slice(0, 300) : text.slice(0, 300);
-  } catch {
-    return text.trim().slice(0, 300);
-  }
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

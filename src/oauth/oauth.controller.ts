@@ -1,7 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { AdminGuard } from '../auth/admin.guard';
-import { RequestBody } from '../messages/request-body';
 import { GatewayError } from '../common/gateway-error';
 import type { AccountRecord } from './account-record';
 import { normaliseEmail } from './account-record';
@@ -87,7 +86,7 @@ export class OAuthController {
   @HttpCode(200)
   async import(@Body() body: unknown) {
     const email = asFields(body).email;
-    const record = await this.logins.import(plainJson(body), email);
+    const record = await this.logins.import(body, email);
     return { account: this.summary(record) };
   }
 
@@ -154,13 +153,8 @@ function wantsHtml(accept: string | undefined): boolean {
   return /text\/html/i.test(accept) && !/^application\/json/i.test(accept.trim());
 }
 
-/** The body as a plain value: JSON objects arrive as the client's bytes with their fields found, not parsed. */
-function plainJson(body: unknown): unknown {
-  return body instanceof RequestBody ? body.json : body;
-}
-
 function asFields(body: unknown): { code?: string; state?: string; email?: string } {
-  const fields = (plainJson(body) ?? {}) as CallbackBody;
+  const fields = (body ?? {}) as CallbackBody;
   const text = (value: unknown) => (typeof value === 'string' && value.trim() ? value.trim() : undefined);
   return {
     code: text(fields.code),

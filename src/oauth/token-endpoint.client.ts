@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher, ProxyAgent, request } from 'undici';
 import type { OAuthSettings } from '../config/gateway-config';
+import { retryAfterMs } from '../providers/upstream-failure';
 
 export interface TokenAnswer {
   readonly accessToken: string;
@@ -121,7 +122,7 @@ export class TokenEndpointClient {
     const text = await response.body.text().catch(() => '');
     const parsed = parseObject(text);
     if (response.statusCode === 200 && typeof parsed?.access_token === 'string') return toAnswer(parsed);
-    throw refusal(response.statusCode, parsed, text, retryAfterMs(response.headers['retry-after']));
+    throw refusal(response.statusCode, parsed, text, retryAfterMs(response.headers));
   }
 
   private dispatcher(settings: OAuthSettings): Dispatcher {
@@ -190,13 +191,4 @@ function parseObject(text: string): TokenBody | undefined {
   } catch {
     return undefined;
   }
-}
-
-export function retryAfterMs(value: string | string[] | undefined): number | undefined {
-  const text = Array.isArray(value) ? value[0] : value;
-  if (!text) return undefined;
-  const seconds = Number(text);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }

@@ -45,11 +45,6 @@ export class InMemorySelectionStore extends SelectionStore {
     if (!current || current.at <= at) this.sticky.set(key, { provider, at });
   }
 
-  /** The choice for `key` and when it was made, whatever its age. */
-  entry(key: string): StickyEntry | undefined {
-    return this.sticky.get(key);
-  }
-
   sweep(maxAgeMs: number): Promise<void> {
     const cutoff = this.now() - maxAgeMs;
     for (const [key, entry] of this.sticky) if (entry.at < cutoff) this.sticky.delete(key);

@@ -177,6 +177,7 @@ describe('Claude subscription accounts, from lease to answer', () => {
     expect(delivery).toMatchObject({ attempt: { provider: { name: 'api' } } });
     const state = services.accounts.state(ALICE);
     expect(state.parked).toBeNull();
+    expect(state.throttledUntil).toBeGreaterThan(Date.now());
     expect(state.throttledUntil! - Date.now()).toBeLessThanOrEqual(120_000);
   });
 
