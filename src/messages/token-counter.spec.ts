@@ -28,6 +28,11 @@ describe('token counting', () => {
     expect(Math.abs(estimate - countTokensLocally(body))).toBeLessThan(30);
   });
 
+  it('should count around entries of tools that are not tools, as the fuzz tier once found', () => {
+    const odd = { messages: [{ role: 'user', content: [] }], tools: [null, 3, 'x', { name: 'Read' }] };
+    expect(countTokensLocally(odd)).toBe(countTokensLocally({ ...odd, tools: [{ name: 'Read' }] }));
+  });
+
   it('should never count zero', () => {
     expect(countTokensLocally({ messages: [] })).toBe(1);
     expect(estimateInputTokens({ messages: [] })).toBe(1);

@@ -25,7 +25,9 @@ function collect(body: JsonObject): Countable {
     }
   }
   if (Array.isArray(body.tools)) {
-    for (const tool of body.tools as JsonObject[]) {
+    for (const tool of body.tools as (JsonObject | null)[]) {
+      // Whatever else a client puts in the list is not a tool: count_tokens counts what is there, never throws.
+      if (tool === null || typeof tool !== 'object') continue;
       countable.tools += 1;
       for (const key of ['name', 'description'] as const)
         if (typeof tool[key] === 'string') countable.texts.push(tool[key]);

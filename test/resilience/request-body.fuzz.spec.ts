@@ -431,7 +431,7 @@ describe('fuzzed request bodies', () => {
   it.each([
     ['newlines', '\n'],
     ['spaces', ' '],
-  ])('should count the tokens of 12 000 %s locally within 5 s, without blocking the process', async (_name, unit) => {
+  ])('should count the tokens of 12 000 %s locally by estimate, without blocking the process', async (_name, unit) => {
     const body = { ...validRequest('gpt-fuzz'), messages: [{ role: 'user', content: unit.repeat(12_000) }] };
     const c = new FuzzCase('a long whitespace run', '/v1/messages/count_tokens', Buffer.from(JSON.stringify(body)));
 
@@ -441,6 +441,10 @@ describe('fuzzed request bodies', () => {
       status: 200,
       body: { input_tokens: expect.any(Number) },
     });
-    expect(reply.elapsedMs).toBeLessThan(5000);
+    // Estimated (a quarter token per whitespace character), not tokenized: tokenizing such a run takes seconds to
+    // minutes, and the request bound above catches that as a hang.
+    const tokens = (reply.json as { input_tokens: number }).input_tokens;
+    expect(tokens).toBeGreaterThanOrEqual(12_000 / 4);
+    expect(tokens).toBeLessThan(12_000 / 4 + 20);
   });
 });
