@@ -8,6 +8,7 @@ import { overridesFrom, validateEnvironment } from './config/environment';
 import { inertSettings } from './config/inert-settings';
 import { LifecycleState } from './health/lifecycle.state';
 import { isLoopbackHost, startupBanner } from './logging/banner';
+import { StateConnection } from './state/redis/state-connection';
 import { ProvidersService } from './providers/providers.service';
 import { TokenStoreError } from './oauth/token.store';
 import { VERSION } from './version';
@@ -32,7 +33,8 @@ async function main(): Promise<void> {
   const address = app.getHttpServer().address();
   const listening =
     typeof address === 'object' && address ? `http://${settings.host}:${address.port}` : String(address);
-  process.stdout.write(startupBanner(source.initial, app.get(ProvidersService).health, listening));
+  const stateUp = app.get(StateConnection).backend?.isUp;
+  process.stdout.write(startupBanner(source.initial, app.get(ProvidersService).health, listening, stateUp));
   logger.info({ address: listening, config: path, version: VERSION }, 'gateway started');
   for (const warning of inertSettings(source.initial)) logger.warn(warning);
   if (source.initial.clients.length === 0 && !isLoopbackHost(settings.host)) {

@@ -23,11 +23,6 @@ export function inertSettings(config: GatewayConfig): string[] {
   if (config.settings.usage !== undefined) {
     warnings.push('settings.usage (usage accounting and prices) is not acted on by this version');
   }
-  if (config.settings.state.backend === 'redis') {
-    warnings.push(
-      'settings.state.backend redis: provider health, sticky choices and Claude accounts are shared; deduplication (in-flight joins and the replay cache) is still kept in each process by this version',
-    );
-  }
   return warnings;
 }
 
@@ -37,6 +32,9 @@ export function startupOnlyChanges(previous: GatewayConfig, next: GatewayConfig)
     ['settings.host', (c) => c.settings.host],
     ['settings.port', (c) => c.settings.port],
     ['settings.oauth.token_store', (c) => c.settings.oauth.tokenStore],
+    ['settings.state.backend', (c) => c.settings.state.backend],
+    ['settings.state.redis_url', (c) => c.settings.state.redisUrl],
+    ['settings.state.key_prefix', (c) => c.settings.state.keyPrefix],
   ];
   return read
     .filter(([, value]) => value(previous) !== value(next))

@@ -42,6 +42,11 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
     return this.takesFollowers && this.outcome === undefined;
   }
 
+  /** Whether a reader attaching now still gets the answer from its first byte. */
+  get keepsWholeAnswer(): boolean {
+    return this.chunks !== undefined;
+  }
+
   get answerHead(): CallHead | undefined {
     return this.head;
   }

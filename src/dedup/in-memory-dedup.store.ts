@@ -110,7 +110,7 @@ export class InMemoryDedupStore extends DedupStore {
 }
 
 /** A finished successful call as a replayable answer (streams are assembled into their message). */
-function replayable(log: InMemoryCallLog): CachedAnswer | undefined {
+export function replayable(log: InMemoryCallLog): CachedAnswer | undefined {
   const head = log.answerHead;
   if (!head || head.status < 200 || head.status >= 300) return undefined;
   const provider = head.headers['x-provider-used'] ?? 'none';

@@ -4,7 +4,12 @@ import type { HealthStore } from '../state/health.store';
 import { VERSION } from '../version';
 
 /** The startup summary, like the seed's panel: version, providers with health, where it listens, which config. */
-export function startupBanner(config: GatewayConfig, health: HealthStore, address: string): string {
+export function startupBanner(
+  config: GatewayConfig,
+  health: HealthStore,
+  address: string,
+  stateBackendUp?: boolean,
+): string {
   const providers = config.providers.map((p) => {
     const mark = !p.enabled ? '-' : health.isUsable(p.name) ? '✓' : '✗';
     const state = p.enabled ? '' : ' (disabled)';
@@ -18,6 +23,7 @@ export function startupBanner(config: GatewayConfig, health: HealthStore, addres
     `  Routes        : ${config.routes.map((r) => r.pattern).join(', ')}`,
     `  Strategy      : ${config.settings.selectionStrategy}`,
     `  Clients       : ${clientsLine(config.clients.length)}`,
+    `  State         : ${stateLine(config, stateBackendUp)}`,
     `  Log level     : ${config.settings.logLevel}${config.settings.logFilePath ? `, file ${config.settings.logFilePath}` : ''}`,
     `  Config        : ${config.sourcePath}`,
     `  Listening on  : ${address}`,
@@ -29,6 +35,13 @@ export function startupBanner(config: GatewayConfig, health: HealthStore, addres
 
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
+function stateLine(config: GatewayConfig, up: boolean | undefined): string {
+  const { state } = config.settings;
+  if (state.backend !== 'redis') return 'memory (this process only)';
+  const status = up ? 'shared with the other replicas' : 'not answering yet, serving on this replica’s own state';
+  return `redis ${withoutCredentials(state.redisUrl)} (keys under ${state.keyPrefix}), ${status}`;
 }
 
 function clientsLine(count: number): string {

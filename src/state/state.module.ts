@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { ActiveConfig } from '../config/active-config';
 import { DedupStore } from '../dedup/dedup.store';
 import { InMemoryDedupStore } from '../dedup/in-memory-dedup.store';
+import { RedisDedupStore } from '../dedup/redis/redis-dedup.store';
 import { HealthStore } from './health.store';
 import { InMemoryHealthStore } from './in-memory-health.store';
 import { InMemorySelectionStore } from './in-memory-selection.store';
@@ -25,10 +26,9 @@ import { StateConnection } from './redis/state-connection';
 
 /**
  * Where the state that outlives a request lives: provider health and cooldowns, sticky choices and rotation turns,
- * the dedup registry, and Claude accounts (their tokens, their health, pending logins). Every store is an abstract
- * class used as the DI token; this module picks the backend from settings.state.backend. With redis, everything but
- * the dedup registry is shared by every replica (named at startup); otherwise account tokens go to
- * settings.oauth.token_store.
+ * calls in flight and the replay cache, and Claude accounts (their tokens, their health, pending logins). Every store
+ * is an abstract class used as the DI token; this module picks the backend from settings.state.backend. With redis,
+ * all of it is shared by every replica; otherwise account tokens go to settings.oauth.token_store.
  */
 @Global()
 @Module({
@@ -92,16 +92,18 @@ import { StateConnection } from './redis/state-connection';
     },
     {
       provide: DedupStore,
-      inject: [ActiveConfig],
-      useFactory: (active: ActiveConfig) =>
-        new InMemoryDedupStore(() => {
+      inject: [ActiveConfig, StateConnection],
+      useFactory: (active: ActiveConfig, { backend }: StateConnection) => {
+        const limits = () => {
           const dedup = active.runtime.config.settings.deduplication;
           return {
             ttlMs: dedup.cacheTtlSeconds * 1000,
             maxEntries: dedup.cacheSizeLimit,
             maxBytes: dedup.cacheMaxBytes,
           };
-        }),
+        };
+        return backend ? new RedisDedupStore(backend, limits) : new InMemoryDedupStore(limits);
+      },
     },
   ],
   exports: [

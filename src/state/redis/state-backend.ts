@@ -65,6 +65,17 @@ export class StateBackend {
     }
   }
 
+  /**
+   * A connection of its own for blocking reads, which would hold up every other command on the shared one. Its
+   * commands wait as long as they block (plus a margin), not the shared connection's short timeout.
+   */
+  blockingConnection(): Redis {
+    const connection = this.redis.duplicate({ commandTimeout: undefined, blockingTimeout: 2_000 });
+    connection.on('error', () => undefined);
+    void connection.connect().catch(() => undefined);
+    return connection;
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     await this.run(() => this.redis.publish(this.channel(channel), message));
   }

@@ -1,0 +1,96 @@
+/*
+ * The scripts that keep calls in flight consistent between replicas. Every key a call uses is derived from its lease
+ * key (KEYS[1], already prefixed) and its call id, so that a lease key reused by a later call never mixes readers or
+ * answers with an earlier one:
+ *   <lease>                      the call id of the replica leading the signature's call, with a PX lease; held
+ *                                while the call takes followers
+ *   <lease>:alive:<call id>      present while the leader beats, until the call ends: what readers watch
+ *   <lease>:readers:<call id>    replicas reading that call, scored by when their heartbeat lapses (server time)
+ *   <lease>:answer:<call id>     the call's answer as a stream, written once some replica reads along
+ */
+
+const SERVER_NOW = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+`;
+
+/**
+ * Leads the signature's call, or registers this replica as a reader of the one running. ARGV: call id, lease ms,
+ * reader id, reader ttl ms. Returns {'lead'} or {'follow', holder}.
+ */
+export const CLAIM = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('SET', KEYS[1] .. ':alive:' .. ARGV[1], 1, 'PX', ARGV[2])
+  return {'lead'}
+end
+local holder = redis.call('GET', KEYS[1])
+${SERVER_NOW}
+local readers = KEYS[1] .. ':readers:' .. holder
+redis.call('ZADD', readers, now + tonumber(ARGV[4]), ARGV[3])
+redis.call('PEXPIRE', readers, ARGV[4])
+return {'follow', holder}
+`;
+
+/** A reader's heartbeat. ARGV: holder, reader id, reader ttl ms. Returns 1 while the holder's call is alive. */
+export const READER_BEAT = `
+${SERVER_NOW}
+local readers = KEYS[1] .. ':readers:' .. ARGV[1]
+redis.call('ZADD', readers, now + tonumber(ARGV[3]), ARGV[2])
+redis.call('PEXPIRE', readers, ARGV[3])
+return redis.call('EXISTS', KEYS[1] .. ':alive:' .. ARGV[1])
+`;
+
+/** A reader leaves. ARGV: holder, reader id. */
+export const READER_LEAVE = `
+redis.call('ZREM', KEYS[1] .. ':readers:' .. ARGV[1], ARGV[2])
+return 1
+`;
+
+/**
+ * The leader's heartbeat: keeps its call alive, and extends its lease (or takes it back after Redis lost it) while it
+ * still takes followers. ARGV: call id, lease ms, '1' to hold the lease. Returns how many replicas read along.
+ */
+export const LEADER_BEAT = `
+redis.call('SET', KEYS[1] .. ':alive:' .. ARGV[1], 1, 'PX', ARGV[2])
+if ARGV[3] == '1' then
+  local holder = redis.call('GET', KEYS[1])
+  if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  elseif not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+end
+${SERVER_NOW}
+local readers = KEYS[1] .. ':readers:' .. ARGV[1]
+redis.call('ZREMRANGEBYSCORE', readers, '-inf', now)
+return redis.call('ZCARD', readers)
+`;
+
+/**
+ * The leader lets the signature go. ARGV: call id, '1' when the call has ended (the lease then stays while readers
+ * wait for the answer to be written; otherwise the call is also no longer alive), '0' when the call runs on but takes
+ * no more followers. Returns how many replicas read along.
+ */
+export const RELEASE = `
+${SERVER_NOW}
+local readers = KEYS[1] .. ':readers:' .. ARGV[1]
+redis.call('ZREMRANGEBYSCORE', readers, '-inf', now)
+local waiting = redis.call('ZCARD', readers)
+if ARGV[2] == '1' and waiting > 0 then return waiting end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if ARGV[2] == '1' then redis.call('DEL', KEYS[1] .. ':alive:' .. ARGV[1]) end
+return waiting
+`;
+
+/**
+ * Appends to a call's answer stream and keeps it for a while. KEYS[2] the stream; ARGV: call id, stream ttl ms,
+ * '1' if this is the end (the lease is then released), then field, value pairs.
+ */
+export const APPEND = `
+local fields = {}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('XADD', KEYS[2], '*', unpack(fields))
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if ARGV[3] == '1' then
+  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  redis.call('DEL', KEYS[1] .. ':alive:' .. ARGV[1])
+end
+return 1
+`;
