@@ -79,7 +79,7 @@ describe('deduplication shared by two replicas on Redis', () => {
     release.open();
     const [led, ...read] = await Promise.all([leader, ...followers]);
     expect(upstream.requests).toHaveLength(1);
-    expect(led!.status).toBe(200);
+    expect(led.status).toBe(200);
     for (const [i, answer] of read.entries()) {
       expect(answer.status).toBe(200);
       const blocks = i % 3 === 0 ? streamedBlocks(answer.text) : (answer.body as { content: unknown[] }).content;
