@@ -5,7 +5,7 @@
  * `libfaketime`, installed by .ci/run), whose offset file moves the process's wall clock while it runs; its monotonic
  * clock (timers) is left alone.
  */
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -16,11 +16,16 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { request } from 'undici';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
+import {
+  ensureBuilt,
+  exited,
+  GATEWAY_MAIN,
+  type GatewayProcess as Gateway,
+  spawnGateway,
+} from '../support/gateway-process';
 import { type FakeTokenEndpoint, startFakeTokenEndpoint } from '../support/fake-token-endpoint';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
 import { expectAnthropicError, getJson } from '../support/gateway-harness';
@@ -33,8 +38,6 @@ import {
   startLogin,
 } from '../support/oauth-gateway';
 
-const root = resolve(__dirname, '..', '..');
-const main = join(root, 'dist', 'main.js');
 const LOGIN_SECONDS = 600;
 
 /** Debian's libfaketime (multi-threaded variant), wherever the architecture puts it; undefined when not installed. */
@@ -54,65 +57,6 @@ if (!LIBFAKETIME) {
   );
 }
 
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((done) => {
-    if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode);
-    else child.once('exit', (code) => done(code));
-  });
-}
-
-interface Gateway {
-  readonly url: string;
-  readonly child: ChildProcess;
-  output(): string;
-  stop(): Promise<number | null>;
-}
-
-async function spawnGateway(configPath: string, cwd: string, env: NodeJS.ProcessEnv = {}): Promise<Gateway> {
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child = spawn(process.execPath, [main, '--config', configPath, '--port', String(port)], {
-    cwd,
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const gateway: Gateway = {
-    url,
-    child,
-    output: () => output,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited(child);
-    },
-  };
-  for (let i = 0; i < 300; i += 1) {
-    if (child.exitCode !== null) throw new Error(`gateway exited early with ${child.exitCode}: ${output}`);
-    try {
-      const response = await request(`${url}/health/live`);
-      await response.body.text();
-      if (response.statusCode === 200) return gateway;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error(`gateway did not come up: ${output}`);
-}
-
 describe('the OAuth token store of the gateway process', () => {
   let tokens: FakeTokenEndpoint;
   let upstream: FakeUpstream;
@@ -123,7 +67,7 @@ describe('the OAuth token store of the gateway process', () => {
   const running: Gateway[] = [];
 
   beforeAll(async () => {
-    execFileSync(process.execPath, [join(root, 'scripts', 'ensure-build.js')], { cwd: root, stdio: 'ignore' });
+    ensureBuilt();
     [tokens, upstream] = await Promise.all([startFakeTokenEndpoint(), startFakeUpstream()]);
   }, 180_000);
 
@@ -176,7 +120,7 @@ describe('the OAuth token store of the gateway process', () => {
       const before = readFileSync(storePath);
       const { mtimeMs } = statSync(storePath);
 
-      const result = spawnSync(process.execPath, [main, '--config', configPath, '--port', '0'], {
+      const result = spawnSync(process.execPath, [GATEWAY_MAIN, '--config', configPath, '--port', '0'], {
         cwd: dir,
         env: { PATH: process.env.PATH },
         encoding: 'utf8',

@@ -65,7 +65,8 @@ describe('Redis going away under load and coming back', () => {
       },
       settings: {
         sticky_provider_duration: 0,
-        deduplication: { enabled: false },
+        // Dedup on, with a replay cache: every request also claims its signature in Redis and looks up the cache.
+        deduplication: { enabled: true, cache_ttl: 30 },
         state: { backend: 'redis', redis_url: `redis://127.0.0.1:${port}`, key_prefix: 'outage:' },
       },
     };
@@ -122,8 +123,8 @@ describe('Redis going away under load and coming back', () => {
 
     // Shared again: a cooldown through A holds on B.
     upstream.enqueue({ kind: 'status', status: 500, message: 'x' }, { kind: 'status', status: 500, message: 'x' });
-    await postJson(`${a.url}/v1/messages`, { model: 'm', max_tokens: 5, messages: userMessage() });
-    await postJson(`${a.url}/v1/messages`, { model: 'm', max_tokens: 5, messages: userMessage() });
+    await postJson(`${a.url}/v1/messages`, { model: 'm', max_tokens: 5, messages: userMessage('after 1') });
+    await postJson(`${a.url}/v1/messages`, { model: 'm', max_tokens: 5, messages: userMessage('after 2') });
     await eventually(() => !b.providers.health.isUsable('first'), 'the cooldown to reach B after the outage', 5_000);
   });
 });
