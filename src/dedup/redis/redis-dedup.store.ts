@@ -61,6 +61,14 @@ export class RedisDedupStore extends DedupStore {
   private calls = 0;
   private tail: StreamTail | undefined;
   private beat: NodeJS.Timeout | undefined;
+  private readonly scripts: {
+    readonly claim: (...args: (string | number)[]) => Promise<string[] | undefined>;
+    readonly release: (...args: (string | number)[]) => Promise<number | undefined>;
+    readonly append: (...args: (string | number | Buffer)[]) => Promise<number | undefined>;
+    readonly leaderBeat: (...args: (string | number)[]) => Promise<number | undefined>;
+    readonly readerBeat: (...args: (string | number)[]) => Promise<number | undefined>;
+    readonly readerLeave: (...args: (string | number)[]) => Promise<number | undefined>;
+  };
 
   constructor(
     private readonly backend: StateBackend,
@@ -71,6 +79,14 @@ export class RedisDedupStore extends DedupStore {
   ) {
     super();
     this.replay = new RedisReplayCache(backend, limits, now);
+    this.scripts = {
+      claim: backend.script(CLAIM, 1),
+      release: backend.script(RELEASE, 1),
+      append: backend.script(APPEND, 2),
+      leaderBeat: backend.script(LEADER_BEAT, 1),
+      readerBeat: backend.script(READER_BEAT, 1),
+      readerLeave: backend.script(READER_LEAVE, 1),
+    };
     backend.onMessage(WANT_CHANNEL, (callId) => {
       const lead = this.leads.get(callId);
       if (lead) this.mirror(callId, lead);
@@ -84,17 +100,12 @@ export class RedisDedupStore extends DedupStore {
       return { role: 'follower', source: running };
     }
     const callId = `${this.replica}.${++this.calls}`;
-    const answer = await this.backend.run(
-      () =>
-        this.backend.redis.eval(
-          CLAIM,
-          1,
-          leaseKey(signature),
-          callId,
-          this.times.leaseMs,
-          this.replica,
-          this.readerTtlMs(),
-        ) as Promise<string[]>,
+    const answer = await this.scripts.claim(
+      leaseKey(signature),
+      callId,
+      this.times.leaseMs,
+      this.replica,
+      this.readerTtlMs(),
     );
     // A request on this replica may have claimed the signature while this one waited for Redis.
     const meanwhile = this.local.get(signature);
@@ -170,11 +181,7 @@ export class RedisDedupStore extends DedupStore {
   }
 
   private async release(signature: string, callId: string, keepForReaders: boolean): Promise<number | undefined> {
-    const waiting = await this.backend.run(
-      () =>
-        this.backend.redis.eval(RELEASE, 1, leaseKey(signature), callId, keepForReaders ? '1' : '0') as Promise<number>,
-    );
-    return waiting;
+    return this.scripts.release(leaseKey(signature), callId, keepForReaders ? '1' : '0');
   }
 
   /** Starts copying the answer into Redis for readers on other replicas (once; everything so far, then live). */
@@ -188,17 +195,13 @@ export class RedisDedupStore extends DedupStore {
     const stream = answerKey(lead.signature, callId);
     lead.mirror = new CallMirror(
       async (fields, last) => {
-        const done = await this.backend.run(() =>
-          this.backend.redis.eval(
-            APPEND,
-            2,
-            leaseKey(lead.signature),
-            stream,
-            callId,
-            ANSWER_STREAM_TTL_MS,
-            last ? '1' : '0',
-            ...fields,
-          ),
+        const done = await this.scripts.append(
+          leaseKey(lead.signature),
+          stream,
+          callId,
+          ANSWER_STREAM_TTL_MS,
+          last ? '1' : '0',
+          ...fields,
         );
         return done !== undefined;
       },
@@ -221,7 +224,7 @@ export class RedisDedupStore extends DedupStore {
     const feed = new RemoteCallFeed(log, () => {
       this.follows.delete(holder);
       this.tail?.unfollow(stream);
-      void this.backend.run(() => this.backend.redis.eval(READER_LEAVE, 1, leaseKey(signature), holder, this.replica));
+      void this.scripts.readerLeave(leaseKey(signature), holder, this.replica);
     });
     log.onFollowersChange(() => {
       if (log.followers === 0 && !feed.done) {
@@ -258,16 +261,11 @@ export class RedisDedupStore extends DedupStore {
   private async beatLead(callId: string, lead: Lead): Promise<void> {
     // A leader whose copy broke stops beating, so that its readers elsewhere give up on it.
     if (lead.broken) return;
-    const readers = await this.backend.run(
-      () =>
-        this.backend.redis.eval(
-          LEADER_BEAT,
-          1,
-          leaseKey(lead.signature),
-          callId,
-          this.times.leaseMs,
-          lead.holding ? '1' : '0',
-        ) as Promise<number>,
+    const readers = await this.scripts.leaderBeat(
+      leaseKey(lead.signature),
+      callId,
+      this.times.leaseMs,
+      lead.holding ? '1' : '0',
     );
     if (readers === undefined) return;
     if (readers > 0) this.mirror(callId, lead);
@@ -282,16 +280,11 @@ export class RedisDedupStore extends DedupStore {
   private async beatFollow(follow: Follow): Promise<void> {
     if (follow.feed.done) return;
     if (!follow.feed.hasStarted) void this.backend.publish(WANT_CHANNEL, follow.holder);
-    const alive = await this.backend.run(
-      () =>
-        this.backend.redis.eval(
-          READER_BEAT,
-          1,
-          leaseKey(follow.signature),
-          follow.holder,
-          this.replica,
-          this.readerTtlMs(),
-        ) as Promise<number>,
+    const alive = await this.scripts.readerBeat(
+      leaseKey(follow.signature),
+      follow.holder,
+      this.replica,
+      this.readerTtlMs(),
     );
     const now = this.now();
     if (alive === 1) {

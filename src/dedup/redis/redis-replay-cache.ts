@@ -62,17 +62,23 @@ return {redis.call('ZCARD', KEYS[2]), tonumber(redis.call('GET', KEYS[5]) or '0'
  * team rather than per replica. While Redis does not answer, nothing is replayed (the request calls upstream).
  */
 export class RedisReplayCache {
+  private readonly lookup: (...args: (string | number)[]) => Promise<string | null | undefined>;
+  private readonly store: (...args: (string | number)[]) => Promise<number | undefined>;
+  private readonly sweepScript: (...args: (string | number)[]) => Promise<[number, number] | undefined>;
+
   constructor(
-    private readonly backend: StateBackend,
+    backend: StateBackend,
     private readonly limits: () => ReplayCacheLimits,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.lookup = backend.script(LOOKUP, 6);
+    this.store = backend.script(REMEMBER, 6);
+    this.sweepScript = backend.script(SWEEP, 6);
+  }
 
   async cached(signature: string): Promise<CachedAnswer | undefined> {
     if (this.limits().ttlMs <= 0) return undefined;
-    const found = await this.backend.run(() =>
-      this.backend.redis.eval(LOOKUP, 6, ...this.keys(signature), signature, this.now()),
-    );
+    const found = await this.lookup(...this.keys(signature), signature, this.now());
     return typeof found === 'string' ? (JSON.parse(found) as CachedAnswer) : undefined;
   }
 
@@ -81,20 +87,16 @@ export class RedisReplayCache {
     const bytes = answer.body.length;
     if (ttlMs <= 0 || maxEntries <= 0 || bytes > maxBytes) return;
     const now = this.now();
-    await this.backend.run(() =>
-      this.backend.redis.eval(
-        REMEMBER,
-        6,
-        ...this.keys(signature),
-        signature,
-        now,
-        JSON.stringify(answer),
-        bytes,
-        now + ttlMs,
-        ttlMs,
-        maxEntries,
-        maxBytes,
-      ),
+    await this.store(
+      ...this.keys(signature),
+      signature,
+      now,
+      JSON.stringify(answer),
+      bytes,
+      now + ttlMs,
+      ttlMs,
+      maxEntries,
+      maxBytes,
     );
   }
 
@@ -109,8 +111,7 @@ export class RedisReplayCache {
 
   private async sweep(): Promise<[number, number] | undefined> {
     // The signature argument is empty: the answers' base is then KEYS[1] itself.
-    const counts = await this.backend.run(() => this.backend.redis.eval(SWEEP, 6, ...this.keys(''), '', this.now()));
-    return counts as [number, number] | undefined;
+    return this.sweepScript(...this.keys(''), '', this.now());
   }
 
   private keys(signature: string): string[] {

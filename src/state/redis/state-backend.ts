@@ -15,6 +15,7 @@ export class StateBackend {
   private readonly logger = new Logger('State');
   private readonly handlers = new Map<string, ((message: string) => void)[]>();
   private readonly reconnectHandlers: (() => void)[] = [];
+  private scripts = 0;
   /** Unknown until the first connection attempt, so that a Redis down at startup is logged too. */
   private up: boolean | undefined;
 
@@ -28,6 +29,8 @@ export class StateBackend {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       commandTimeout: COMMAND_TIMEOUT_MS,
+      // Commands issued in the same tick (many requests at once) go out in one write.
+      enableAutoPipelining: true,
       retryStrategy: (times: number) => Math.min(200 * times, 2_000),
     };
     this.redis = new Redis(url, { ...options, keyPrefix: prefix });
@@ -63,6 +66,19 @@ export class StateBackend {
       this.setUp(false);
       return undefined;
     }
+  }
+
+  /**
+   * A Lua script run by its SHA (EVALSHA, loading it once when Redis does not know it), so that a script on the hot
+   * path is not sent and hashed again with every call. Resolves undefined when Redis does not answer in time.
+   */
+  script<T>(lua: string, numberOfKeys: number): (...args: (string | number | Buffer)[]) => Promise<T | undefined> {
+    const name = `balancerScript${++this.scripts}`;
+    this.redis.defineCommand(name, { numberOfKeys, lua });
+    const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<T>>)[name]!.bind(
+      this.redis,
+    );
+    return (...args) => this.run(() => command(...args));
   }
 
   /**
