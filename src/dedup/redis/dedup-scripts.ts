@@ -94,3 +94,24 @@ if ARGV[3] == '1' then
 end
 return 1
 `;
+
+/**
+ * Several ended calls let their signatures go at once (as RELEASE with '1', one per key): KEYS the lease keys,
+ * ARGV the call ids in the same order. Returns, per call, how many replicas read along (their lease is kept).
+ */
+export const RELEASE_ENDED = `
+${SERVER_NOW}
+local waiting = {}
+for i, lease in ipairs(KEYS) do
+  local callId = ARGV[i]
+  local readers = lease .. ':readers:' .. callId
+  redis.call('ZREMRANGEBYSCORE', readers, '-inf', now)
+  local count = redis.call('ZCARD', readers)
+  if count == 0 then
+    if redis.call('GET', lease) == callId then redis.call('DEL', lease) end
+    redis.call('DEL', lease .. ':alive:' .. callId)
+  end
+  waiting[i] = count
+end
+return waiting
+`;

@@ -16,7 +16,7 @@ describeDedupStoreContract(
     return store;
   },
   async (store) => {
-    (store as RedisDedupStore).onApplicationShutdown();
+    await (store as RedisDedupStore).onApplicationShutdown();
     await disposeBackend(backends.get(store as RedisDedupStore)!);
   },
 );
@@ -34,7 +34,7 @@ describe('RedisDedupStore across replicas', () => {
 
   afterAll(async () => {
     for (const { store, backend } of opened) {
-      store.onApplicationShutdown();
+      await store.onApplicationShutdown();
       await disposeBackend(backend);
     }
   });
@@ -120,7 +120,7 @@ describe('RedisDedupStore across replicas', () => {
     follow.source.attach(reader);
     await until(() => reader.heads.length > 0);
     // A stops beating and writing, as a killed process would.
-    a.onApplicationShutdown();
+    await a.onApplicationShutdown();
     await opened.find((o) => o.store === a)!.backend.close();
     const ended = await reader.whenEnded();
     expect(ended.failed).toBe(true);

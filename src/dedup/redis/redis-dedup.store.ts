@@ -6,7 +6,7 @@ import { DedupStore } from '../dedup.store';
 import { InMemoryCallLog, JOINABLE_LOG_MAX_BYTES } from '../in-memory-call-log';
 import { type ReplayCacheLimits, replayable } from '../in-memory-dedup.store';
 import { CallMirror } from './call-mirror';
-import { APPEND, CLAIM, LEADER_BEAT, READER_BEAT, READER_LEAVE, RELEASE } from './dedup-scripts';
+import { APPEND, CLAIM, LEADER_BEAT, READER_BEAT, READER_LEAVE, RELEASE, RELEASE_ENDED } from './dedup-scripts';
 import { RedisReplayCache } from './redis-replay-cache';
 import { RemoteCallFeed } from './remote-call-feed';
 import { StreamTail } from './stream-tail';
@@ -23,6 +23,12 @@ export const CALL_LEASE_TIMES: CallLeaseTimes = { leaseMs: 3_000, beatMs: 1_000 
 /** A finished answer stays in Redis this long for readers that are still catching up with it. */
 const ANSWER_STREAM_TTL_MS = 60_000;
 const WANT_CHANNEL = 'dedup-want';
+/**
+ * Ended calls give their leases back together, once per this long: a Redis command costs far more CPU than the rest
+ * of a small request's bookkeeping, and a lease outliving its call by moments only means an identical request in that
+ * moment reads the finished answer.
+ */
+const RELEASE_BATCH_MS = 10;
 
 interface Lead {
   readonly signature: string;
@@ -61,9 +67,12 @@ export class RedisDedupStore extends DedupStore {
   private calls = 0;
   private tail: StreamTail | undefined;
   private beat: NodeJS.Timeout | undefined;
+  private ended: { readonly callId: string; readonly lead: Lead }[] = [];
+  private releaseTimer: NodeJS.Timeout | undefined;
   private readonly scripts: {
     readonly claim: (...args: (string | number)[]) => Promise<string[] | undefined>;
     readonly release: (...args: (string | number)[]) => Promise<number | undefined>;
+    readonly releaseEnded: (...args: (string | number)[]) => Promise<number[] | undefined>;
     readonly append: (...args: (string | number | Buffer)[]) => Promise<number | undefined>;
     readonly leaderBeat: (...args: (string | number)[]) => Promise<number | undefined>;
     readonly readerBeat: (...args: (string | number)[]) => Promise<number | undefined>;
@@ -82,6 +91,7 @@ export class RedisDedupStore extends DedupStore {
     this.scripts = {
       claim: backend.script(CLAIM, 1),
       release: backend.script(RELEASE, 1),
+      releaseEnded: backend.script(RELEASE_ENDED),
       append: backend.script(APPEND, 2),
       leaderBeat: backend.script(LEADER_BEAT, 1),
       readerBeat: backend.script(READER_BEAT, 1),
@@ -93,7 +103,7 @@ export class RedisDedupStore extends DedupStore {
     });
   }
 
-  async claim(signature: string): Promise<DedupClaim> {
+  async claim(signature: string, retried = false): Promise<DedupClaim> {
     const running = this.local.get(signature);
     if (running?.joinable) {
       running.reserve();
@@ -114,7 +124,13 @@ export class RedisDedupStore extends DedupStore {
       meanwhile.reserve();
       return { role: 'follower', source: meanwhile };
     }
-    if (answer?.[0] === 'follow' && answer[1]) return { role: 'follower', source: this.follow(signature, answer[1]) };
+    const holder = answer?.[0] === 'follow' ? answer[1] : undefined;
+    if (holder?.startsWith(`${this.replica}.`) && !retried) {
+      // This replica's own call, ended, whose lease is still to be given back: give it back and claim again.
+      await this.releaseEnded();
+      return this.claim(signature, true);
+    }
+    if (holder) return { role: 'follower', source: this.follow(signature, holder) };
     return { role: 'leader', lease: this.lead(signature, answer?.[0] === 'lead' ? callId : undefined) };
   }
 
@@ -134,9 +150,10 @@ export class RedisDedupStore extends DedupStore {
     return this.replay.evictExpired();
   }
 
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     clearInterval(this.beat);
     this.tail?.close();
+    await this.releaseEnded();
   }
 
   /** Leads the call here; with a call id, under a lease other replicas can follow (without, Redis did not answer). */
@@ -167,17 +184,42 @@ export class RedisDedupStore extends DedupStore {
       const lead = this.leads.get(callId);
       this.leads.delete(callId);
       // With a mirror attached, its last append (the end) releases the lease.
-      if (lead && !lead.mirror) void this.releaseAfterEnd(callId, lead);
+      // A failure is given up at once, so that the next identical request calls upstream again.
+      if (lead && !lead.mirror) {
+        if (outcome.failed) void this.releaseNow(callId, lead);
+        else this.releaseSoon(callId, lead);
+      }
     }
     if (outcome.failed || this.limits().ttlMs <= 0) return;
     const answer = replayable(log);
     if (answer) void this.replay.remember(signature, answer);
   }
 
-  /** A reader elsewhere may have registered just before the end: it still gets the whole answer. */
-  private async releaseAfterEnd(callId: string, lead: Lead): Promise<void> {
+  private async releaseNow(callId: string, lead: Lead): Promise<void> {
     const waiting = await this.release(lead.signature, callId, true);
     if (waiting && waiting > 0) this.mirror(callId, lead);
+  }
+
+  private releaseSoon(callId: string, lead: Lead): void {
+    this.ended.push({ callId, lead });
+    this.releaseTimer ??= setTimeout(() => void this.releaseEnded(), RELEASE_BATCH_MS);
+  }
+
+  /** A reader elsewhere may have registered just before the end: it still gets the whole answer. */
+  private async releaseEnded(): Promise<void> {
+    clearTimeout(this.releaseTimer);
+    this.releaseTimer = undefined;
+    if (this.ended.length === 0) return;
+    const ended = this.ended;
+    this.ended = [];
+    const waiting = await this.scripts.releaseEnded(
+      ended.length,
+      ...ended.map(({ lead }) => leaseKey(lead.signature)),
+      ...ended.map(({ callId }) => callId),
+    );
+    waiting?.forEach((count, i) => {
+      if (count > 0) this.mirror(ended[i]!.callId, ended[i]!.lead);
+    });
   }
 
   private async release(signature: string, callId: string, keepForReaders: boolean): Promise<number | undefined> {

@@ -71,10 +71,11 @@ export class StateBackend {
   /**
    * A Lua script run by its SHA (EVALSHA, loading it once when Redis does not know it), so that a script on the hot
    * path is not sent and hashed again with every call. Resolves undefined when Redis does not answer in time.
+   * Without `numberOfKeys`, each call passes the number of keys first.
    */
-  script<T>(lua: string, numberOfKeys: number): (...args: (string | number | Buffer)[]) => Promise<T | undefined> {
+  script<T>(lua: string, numberOfKeys?: number): (...args: (string | number | Buffer)[]) => Promise<T | undefined> {
     const name = `balancerScript${++this.scripts}`;
-    this.redis.defineCommand(name, { numberOfKeys, lua });
+    this.redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { numberOfKeys, lua });
     const command = (this.redis as unknown as Record<string, (...args: unknown[]) => Promise<T>>)[name]!.bind(
       this.redis,
     );
