@@ -167,6 +167,18 @@ export class StateFile {
   @IsOptional() @IsString({ message: 'must be a string' }) key_prefix?: string;
 }
 
+export class UsageFile {
+  @IsOptional() @IsString({ message: 'must be a path, or "" to keep usage in memory only' }) store?: string;
+  @IsOptional()
+  @ToNumber()
+  @IsInt({ message: 'must be a whole number of days' })
+  @Min(1, { message: 'must be at least 1 day' })
+  retention_days?: number;
+  @IsOptional()
+  @IsObject({ message: 'must be a map of model glob to { input, output, cache_read, cache_write } (USD per million)' })
+  prices?: Record<string, unknown>;
+}
+
 export class OAuthFile {
   @IsOptional() @IsString({ message: 'must be a path' }) token_store?: string;
   @IsOptional() @ToBoolean() @IsBoolean({ message: 'must be true or false' }) enable_auto_refresh?: boolean;
@@ -243,7 +255,7 @@ export class SettingsFile {
 
   @IsOptional() @ValidateNested() @Type(() => StateFile) state?: StateFile;
   @IsOptional() @ValidateNested() @Type(() => OAuthFile) oauth?: OAuthFile;
-  @IsOptional() @IsObject({ message: 'must be a map (store, retention_days, prices)' }) usage?: Record<string, unknown>;
+  @IsOptional() @ValidateNested() @Type(() => UsageFile) usage?: UsageFile;
 
   @IsOptional()
   @IsIn(['fatal', 'error', 'warn', 'warning', 'info', 'debug', 'trace', 'silent', 'critical'], {

@@ -12,6 +12,7 @@ import type {
   ProviderConfig,
   RouteCandidateConfig,
   RouteConfig,
+  PriceOverride,
   Settings,
 } from './gateway-config';
 
@@ -299,6 +300,45 @@ function compileBodyPattern(pattern: string): RegExp {
   }
 }
 
+const PRICE_FIELDS = ['input', 'output', 'cache_read', 'cache_write'] as const;
+
+/**
+ * settings.usage.prices: each glob's USD per million tokens. input and output are required; a cache price left out
+ * follows Anthropic's ratios to the input price (reads 0.1x, writes 1.25x).
+ */
+function priceOverrides(prices: Record<string, unknown>): PriceOverride[] {
+  return Object.entries(prices).map(([pattern, value]) => {
+    const where = `settings.usage.prices["${pattern}"]`;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new ConfigError(
+        `${where} must be a map of { input, output, cache_read, cache_write } in USD per million tokens`,
+      );
+    }
+    const fields = value as Record<string, unknown>;
+    for (const name of Object.keys(fields)) {
+      if (!(PRICE_FIELDS as readonly string[]).includes(name)) {
+        throw new ConfigError(`${where}.${name} is not a price: use input, output, cache_read and cache_write`);
+      }
+    }
+    const price = (name: (typeof PRICE_FIELDS)[number], fallback?: number): number => {
+      const raw = fields[name] ?? fallback;
+      const number = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      if (typeof number !== 'number' || !Number.isFinite(number) || number < 0) {
+        throw new ConfigError(`${where}.${name} must be a number of USD per million tokens (0 or more)`);
+      }
+      return number;
+    };
+    const input = price('input');
+    return {
+      pattern,
+      input,
+      output: price('output'),
+      cacheRead: price('cache_read', input * 0.1),
+      cacheWrite: price('cache_write', input * 1.25),
+    };
+  });
+}
+
 function normaliseSettings(s: SettingsFile, overrides: ConfigOverrides): Settings {
   const legacyRead = Math.max(s.timeouts?.streaming?.read ?? 0, s.timeouts?.non_streaming?.read ?? 0) || undefined;
   const legacyConnect =
@@ -354,7 +394,11 @@ function normaliseSettings(s: SettingsFile, overrides: ConfigOverrides): Setting
       switchAtUtilization: s.oauth?.switch_at_utilization ?? 0.95,
       fairShareAt: s.oauth?.fair_share_at,
     },
-    usage: s.usage,
+    usage: {
+      store: s.usage?.store ?? './data/usage.jsonl',
+      retentionDays: s.usage?.retention_days ?? 90,
+      prices: priceOverrides(s.usage?.prices ?? {}),
+    },
     logLevel: logLevel === 'warning' ? 'warn' : logLevel === 'critical' ? 'fatal' : logLevel,
     logFilePath: s.log_file_path ?? '',
     logColor: s.log_color ?? true,

@@ -111,14 +111,29 @@ export interface Settings {
   readonly maxBodyBytes: number;
   readonly state: { readonly backend: StateBackend; readonly redisUrl: string; readonly keyPrefix: string };
   readonly oauth: OAuthSettings;
-  /** settings.usage as written: accounting is not in this version, so it is only named at startup. */
-  readonly usage?: Readonly<Record<string, unknown>>;
+  readonly usage: UsageSettings;
   readonly logLevel: string;
   readonly logFilePath: string;
   readonly logColor: boolean;
   readonly host: string;
   readonly port: number;
   readonly shutdownGraceSeconds: number;
+}
+
+/** USD per million tokens of each kind, for models the catalogue does not price (or prices differently). */
+export interface PriceOverride {
+  readonly pattern: string;
+  readonly input: number;
+  readonly output: number;
+  readonly cacheRead: number;
+  readonly cacheWrite: number;
+}
+
+export interface UsageSettings {
+  /** Where the memory backend keeps usage across restarts; "" keeps it in memory only. */
+  readonly store: string;
+  readonly retentionDays: number;
+  readonly prices: readonly PriceOverride[];
 }
 
 export interface GatewayConfig {

@@ -2,6 +2,7 @@ import { ClientKeyRing } from '../auth/client-key-ring';
 import { compileModelPattern } from '../routing/model-pattern';
 import { RouteTable } from '../routing/route-table';
 import { SecretScrubber } from '../common/secret-scrubber';
+import { PriceCatalog } from '../usage/price-catalog';
 import type { ClientConfig, GatewayConfig } from './gateway-config';
 
 /**
@@ -12,12 +13,14 @@ export class GatewayRuntime {
   readonly routes: RouteTable;
   readonly scrubber: SecretScrubber;
   readonly clientKeys: ClientKeyRing;
+  readonly prices: PriceCatalog;
   private readonly allowlists: Map<string, (model: string) => boolean>;
 
   constructor(readonly config: GatewayConfig) {
     this.routes = new RouteTable(config);
     this.scrubber = new SecretScrubber(config.secrets);
     this.clientKeys = new ClientKeyRing(config.clients);
+    this.prices = new PriceCatalog(config.settings.usage.prices);
     this.allowlists = new Map(
       config.clients
         .filter((client) => client.models !== undefined)

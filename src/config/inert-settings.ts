@@ -6,22 +6,11 @@ import type { GatewayConfig } from './gateway-config';
  */
 export function inertSettings(config: GatewayConfig): string[] {
   const warnings: string[] = [];
-  const limited = config.clients.filter(
-    (c) => c.rpm > 0 || c.maxConcurrency > 0 || c.dailyTokenBudget > 0 || c.dailyCostBudget > 0,
-  );
-  if (limited.length > 0) {
-    warnings.push(
-      `clients ${limited.map((c) => c.name).join(', ')}: rpm, max_concurrency, daily_token_budget and daily_cost_budget are not enforced by this version`,
-    );
-  }
   const shared = config.clients.filter((c) => c.share !== undefined);
   if (shared.length > 0 || config.settings.oauth.fairShareAt !== undefined) {
     warnings.push(
       "clients[].share and settings.oauth.fair_share_at (fair shares of an account's windows) are not acted on by this version",
     );
-  }
-  if (config.settings.usage !== undefined) {
-    warnings.push('settings.usage (usage accounting and prices) is not acted on by this version');
   }
   return warnings;
 }

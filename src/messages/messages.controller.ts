@@ -2,6 +2,7 @@ import { Controller, Get, HttpCode, Post, Req, Res, UseGuards, UseInterceptors }
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ClientAuthGuard } from '../auth/client-auth.guard';
 import { DedupInterceptor } from '../dedup/dedup.interceptor';
+import { ClientLimitInterceptor } from '../limits/client-limit.interceptor';
 import { AccessLogInterceptor } from '../logging/access-log.interceptor';
 import { CountTokensService } from './count-tokens.service';
 import { MessagesService } from './messages.service';
@@ -16,7 +17,7 @@ export class MessagesController {
   ) {}
 
   @Post('messages')
-  @UseInterceptors(DedupInterceptor)
+  @UseInterceptors(ClientLimitInterceptor, DedupInterceptor)
   create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
     return this.messages.handle(request.gateway, request, reply);
   }

@@ -5,6 +5,7 @@ import { logUnexpected } from '../common/anthropic-exception.filter';
 import { errorBody, GatewayError } from '../common/gateway-error';
 import type { DedupTicket } from '../dedup/dedup-ticket';
 import { MetricsService } from '../metrics/metrics.service';
+import { UsageRecorder } from '../usage/usage-recorder';
 import type { RequestContext } from '../request/request-context';
 import { RequestFinisher } from '../request/request-finisher';
 import type { AttemptPlan } from './attempt-plan';
@@ -33,6 +34,7 @@ export class MessagesService {
     private readonly recorder: AttemptRecorder,
     private readonly finisher: RequestFinisher,
     private readonly metrics: MetricsService,
+    private readonly usage: UsageRecorder,
   ) {}
 
   async handle(context: RequestContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -46,9 +48,11 @@ export class MessagesService {
     });
     switch (ticket?.role) {
       case 'replay':
+        this.usage.record(context, message.model);
         sink.replay(ticket.answer);
         return;
       case 'follower':
+        this.usage.record(context, message.model);
         ticket.source.attach(sink);
         sink.onSettled(() => ticket.source.detach(sink));
         return;
@@ -69,11 +73,14 @@ export class MessagesService {
     sink.onGone(() => lifetime.clientLeft());
     const runtime = context.runtime;
     let plan: AttemptPlan | undefined;
+    let delivered = false;
     try {
       plan = await this.executor.plan(message, runtime);
       const delivery = await this.executor.open(message, plan, runtime, lifetime.signal);
+      delivered = true;
       await this.deliver(context, message, plan, delivery, readers, lifetime.signal);
     } catch (error) {
+      if (!delivered) this.usage.record(context, message.model);
       if (error instanceof NoRouteError) context.modelLabel = 'unrouted';
       startAll(readers, this.errorHead(error, context));
       endAll(readers, { failed: true });
@@ -96,13 +103,14 @@ export class MessagesService {
     const headers = responseHeaders(delivery.attempt);
     switch (delivery.kind) {
       case 'upstream-error':
+        this.usage.record(context, message.model);
         startAll(readers, { kind: 'error', status: delivery.status, headers, body: delivery.body });
         endAll(readers, { failed: true });
         return;
       case 'message':
         startAll(readers, { kind: 'message', status: delivery.attempt.status, headers, body: delivery.body });
         endAll(readers, { failed: false });
-        this.account(context, provider, message.model, delivery.usage);
+        this.account(context, delivery.attempt, message.model, delivery.usage);
         return;
       case 'stream': {
         startAll(readers, { kind: 'stream', status: delivery.attempt.status, headers });
@@ -127,15 +135,21 @@ export class MessagesService {
           this.recorder.succeeded(delivery.attempt.planned, message.sessionId, runtime);
         }
         endAll(readers, outcome.end);
-        this.account(context, provider, message.model, delivery.usage);
+        this.account(context, delivery.attempt, message.model, delivery.usage);
         return;
       }
     }
   }
 
-  private account(context: RequestContext, provider: string, model: string, usage: TokenUsage): void {
+  /** Once per led call, when its usage is final (a stream's at its end, even after its client left). */
+  private account(context: RequestContext, attempt: AnsweringAttempt, model: string, usage: TokenUsage): void {
     context.fields.tokens = usage;
-    this.metrics.countTokens(provider, model, context.clientName, usage);
+    this.metrics.countTokens(attempt.provider.name, model, context.clientName, usage);
+    this.usage.record(context, model, {
+      provider: attempt.provider,
+      upstreamModel: attempt.planned.upstreamModel,
+      usage,
+    });
   }
 
   private errorHead(error: unknown, context: RequestContext): CallHead {

@@ -61,6 +61,20 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  readonly clientLimited = new Counter({
+    name: 'balancer_client_limited_total',
+    help: 'Requests refused because their client was over a limit (rpm, concurrency, daily_tokens, daily_cost).',
+    labelNames: ['client', 'limit'] as const,
+    registers: [this.registry],
+  });
+
+  readonly costUsd = new Counter({
+    name: 'balancer_cost_usd_total',
+    help: 'USD the upstream calls cost, priced from the catalogue or settings.usage.prices (subscription traffic at API prices).',
+    labelNames: ['client', 'model'] as const,
+    registers: [this.registry],
+  });
+
   readonly dedupHits = new Counter({
     name: 'balancer_dedup_hits_total',
     help: 'Requests answered from an identical in-flight request or from the replay cache.',

@@ -23,6 +23,11 @@ import { MetricsService } from '../metrics/metrics.service';
 import { RedisHealthStore } from './redis/redis-health.store';
 import { RedisSelectionStore } from './redis/redis-selection.store';
 import { StateConnection } from './redis/state-connection';
+import { UsageStore, utcDay } from '../usage/usage.store';
+import { InMemoryUsageStore } from '../usage/in-memory-usage.store';
+import { RedisUsageStore } from '../usage/redis-usage.store';
+import { InMemoryLimitStore, LimitStore } from '../limits/limit.store';
+import { RedisLimitStore } from '../limits/redis-limit.store';
 
 /**
  * Where the state that outlives a request lives: provider health and cooldowns, sticky choices and rotation turns,
@@ -91,6 +96,24 @@ import { StateConnection } from './redis/state-connection';
         backend ? new RedisLoginSessionStore(backend) : new InMemoryLoginSessionStore(),
     },
     {
+      provide: UsageStore,
+      inject: [ActiveConfig, StateConnection],
+      // Opened before the app serves, so that today's usage (and the budgets it feeds) is known from the first request.
+      useFactory: async (active: ActiveConfig, { backend }: StateConnection) => {
+        const usage = () => active.runtime.config.settings.usage;
+        const store = backend
+          ? new RedisUsageStore(backend, () => usage().retentionDays)
+          : new InMemoryUsageStore(usage().store, () => oldestKeptDay(usage().retentionDays));
+        await store.open();
+        return store;
+      },
+    },
+    {
+      provide: LimitStore,
+      inject: [StateConnection],
+      useFactory: ({ backend }: StateConnection) => (backend ? new RedisLimitStore(backend) : new InMemoryLimitStore()),
+    },
+    {
       provide: DedupStore,
       inject: [ActiveConfig, StateConnection],
       useFactory: (active: ActiveConfig, { backend }: StateConnection) => {
@@ -112,12 +135,18 @@ import { StateConnection } from './redis/state-connection';
     HealthStore,
     SelectionStore,
     DedupStore,
+    UsageStore,
+    LimitStore,
     TokenStore,
     AccountStateStore,
     LoginSessionStore,
   ],
 })
 export class StateModule {}
+
+function oldestKeptDay(retentionDays: number): string {
+  return utcDay(Date.now() - (retentionDays - 1) * 86_400_000);
+}
 
 /**
  * Where Claude accounts live: in Redis, sealed, when replicas share state (BALANCER_STATE_KEY required once an oauth

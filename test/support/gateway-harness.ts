@@ -48,7 +48,9 @@ export async function startGateway(
 ): Promise<RunningGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'balancer-test-'));
   const configPath = join(dir, 'providers.yaml');
-  const writeConfig = (doc: unknown) => writeFileSync(configPath, stringify(doc));
+  // Usage is journalled beside the config, never into the checkout's ./data.
+  const writeConfig = (doc: unknown) =>
+    writeFileSync(configPath, stringify(withUsageStore(doc, join(dir, 'usage.jsonl'))));
   writeConfig(document);
   const overrides = { host: '127.0.0.1', port: 0 };
   const source = new ConfigSource(configPath, loadConfigFile(configPath, env, overrides), overrides, env);
@@ -66,6 +68,13 @@ export async function startGateway(
     writeConfig,
     close: () => app.close(),
   };
+}
+
+function withUsageStore(document: unknown, path: string): unknown {
+  if (typeof document !== 'object' || document === null) return document;
+  const doc = document as { settings?: { usage?: { store?: string } } };
+  if (doc.settings?.usage?.store !== undefined) return document;
+  return { ...doc, settings: { ...doc.settings, usage: { ...doc.settings?.usage, store: path } } };
 }
 
 export const userMessage = (text = 'hi') => [{ role: 'user', content: text }];

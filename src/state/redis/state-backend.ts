@@ -16,6 +16,7 @@ export class StateBackend {
   private readonly handlers = new Map<string, ((message: string) => void)[]>();
   private readonly reconnectHandlers: (() => void)[] = [];
   private scripts = 0;
+  private readonly closers: (() => Promise<void>)[] = [];
   /** Unknown until the first connection attempt, so that a Redis down at startup is logged too. */
   private up: boolean | undefined;
 
@@ -128,7 +129,13 @@ export class StateBackend {
     return done ? keys : [];
   }
 
+  /** Runs before the connection closes at shutdown, so a store can write out what it held back. */
+  beforeClose(handler: () => Promise<void>): void {
+    this.closers.push(handler);
+  }
+
   async close(): Promise<void> {
+    await Promise.all(this.closers.splice(0).map((closer) => closer().catch(() => undefined)));
     this.redis.disconnect();
     this.subscriber.disconnect();
     await Promise.resolve();
