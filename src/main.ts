@@ -5,7 +5,6 @@ import { parseCliArgs, USAGE } from './cli-args';
 import { ConfigError, loadConfigFile, locateConfigFile } from './config/config-loader';
 import { ConfigSource } from './config/config-source';
 import { overridesFrom, validateEnvironment } from './config/environment';
-import { inertSettings } from './config/inert-settings';
 import { LifecycleState } from './health/lifecycle.state';
 import { isLoopbackHost, startupBanner } from './logging/banner';
 import { StateConnection } from './state/redis/state-connection';
@@ -36,7 +35,6 @@ async function main(): Promise<void> {
   const stateUp = app.get(StateConnection).backend?.isUp;
   process.stdout.write(startupBanner(source.initial, app.get(ProvidersService).health, listening, stateUp));
   logger.info({ address: listening, config: path, version: VERSION }, 'gateway started');
-  for (const warning of inertSettings(source.initial)) logger.warn(warning);
   if (source.initial.clients.length === 0 && !isLoopbackHost(settings.host)) {
     logger.warn(
       `No clients are configured and the gateway listens on ${settings.host}: anyone who can reach it can spend your providers' credit. Add a clients list to ${path}.`,

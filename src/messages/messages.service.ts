@@ -149,6 +149,7 @@ export class MessagesService {
       provider: attempt.provider,
       upstreamModel: attempt.planned.upstreamModel,
       usage,
+      account: attempt.account,
     });
   }
 

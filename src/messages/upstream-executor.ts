@@ -96,7 +96,8 @@ export class UpstreamExecutor {
         this.earliestRecovery(selection.verdicts.map((v) => v.provider)),
       );
     }
-    return new AttemptPlan(selection);
+    const fair = await this.accounts.fairOrder(selection.attempts, request);
+    return new AttemptPlan(fair.demoted.length > 0 ? { ...selection, attempts: fair.attempts } : selection);
   }
 
   /** Opens the plan's next candidates until one answers; throws when none is left. */

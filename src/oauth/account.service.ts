@@ -1,6 +1,8 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ActiveConfig } from '../config/active-config';
-import type { ProviderConfig } from '../config/gateway-config';
+import type { ClientConfig, ProviderConfig } from '../config/gateway-config';
+import type { PlannedAttempt } from '../routing/candidate-selector';
+import { FairShare, type ShareStanding } from './fair-share';
 import type { MessageRequest } from '../messages/message-request';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Credential } from '../providers/upstream-headers';
@@ -51,7 +53,39 @@ export class AccountService {
     private readonly selection: SelectionStore,
     private readonly metrics: MetricsService,
     private readonly active: ActiveConfig,
+    private readonly fairShare: FairShare,
   ) {}
+
+  /**
+   * The attempts with each subscription provider on which `client` is past its fair share of every account it could
+   * use moved after the others (order kept otherwise); fairness reorders, it never removes a candidate.
+   */
+  async fairOrder(
+    attempts: readonly PlannedAttempt[],
+    request: Pick<MessageRequest, 'client' | 'model'>,
+  ): Promise<{ readonly attempts: readonly PlannedAttempt[]; readonly demoted: readonly string[] }> {
+    if (!this.fairShare.enabled || !request.client) return { attempts, demoted: [] };
+    const demoted = new Set<PlannedAttempt>();
+    for (const attempt of attempts) {
+      if (attempt.provider.authType !== 'oauth') continue;
+      const usable = (await this.candidates(attempt.provider, request)).filter(
+        (record) => this.ineligibility(record, request.model) === undefined,
+      );
+      if (usable.length > 0 && usable.every((record) => this.fairShare.standing(record.email, request.client).over)) {
+        demoted.add(attempt);
+      }
+    }
+    if (demoted.size === 0 || demoted.size === attempts.length) return { attempts, demoted: [] };
+    return {
+      attempts: [...attempts.filter((a) => !demoted.has(a)), ...attempts.filter((a) => demoted.has(a))],
+      demoted: [...demoted].map((a) => a.provider.name),
+    };
+  }
+
+  /** Where `client` stands on an account's windows (for /providers/route). */
+  standing(email: string, client: ClientConfig | undefined): ShareStanding {
+    return this.fairShare.standing(email, client);
+  }
 
   /** Why `record` cannot serve a request for `model` now, or undefined when it can. */
   ineligibility(record: AccountRecord, model: string, now = Date.now()): string | undefined {
@@ -215,7 +249,11 @@ export class AccountService {
       return Math.max(windows['5h']?.utilization ?? 0, windows['7d']?.utilization ?? 0);
     };
     const lastUsed = (record: AccountRecord) => this.states.snapshot(record.email).lastUsedAt ?? 0;
+    // Accounts on which this teammate is past its fair share come after the others.
+    const over = (record: AccountRecord) => Number(this.fairShare.standing(record.email, request.client).over);
     const byPreference = [...eligible].sort((a, b) => {
+      const unfair = over(a) - over(b);
+      if (unfair !== 0) return unfair;
       const full = Number(fullness(a) >= threshold) - Number(fullness(b) >= threshold);
       return full !== 0 ? full : fullness(a) - fullness(b) || lastUsed(a) - lastUsed(b);
     });

@@ -4,6 +4,7 @@ import { MetricsModule } from '../metrics/metrics.module';
 import { AccountLogins } from './account-logins.service';
 import { AccountRefresher } from './account-refresher';
 import { AccountService } from './account.service';
+import { FairShare } from './fair-share';
 import { OAuthController } from './oauth.controller';
 import { RefreshJob } from './refresh.job';
 import { TokenEndpointClient } from './token-endpoint.client';
@@ -20,9 +21,10 @@ import { TokenEndpointClient } from './token-endpoint.client';
     },
     AccountRefresher,
     AccountService,
+    FairShare,
     AccountLogins,
     RefreshJob,
   ],
-  exports: [AccountService],
+  exports: [AccountService, FairShare],
 })
 export class OAuthModule {}

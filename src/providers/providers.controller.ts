@@ -3,7 +3,7 @@ import { AdminGuard } from '../auth/admin.guard';
 import { GatewayError } from '../common/gateway-error';
 import { ConfigError } from '../config/config-loader';
 import { withoutCredentials } from '../common/url-credentials';
-import type { ProviderConfig } from '../config/gateway-config';
+import type { ClientConfig, ProviderConfig } from '../config/gateway-config';
 import { AccountService } from '../oauth/account.service';
 import { ProvidersService, type ReloadSummary } from './providers.service';
 
@@ -29,7 +29,7 @@ export class ProvidersController {
     }
     const accountsOf = new Map<string, unknown>();
     for (const p of config.providers) {
-      if (p.authType === 'oauth') accountsOf.set(p.name, await this.accountRows(p, '*'));
+      if (p.authType === 'oauth') accountsOf.set(p.name, await this.accountRows(p, '*', undefined));
     }
     const providers = config.providers.map((p) => {
       const health = this.providers.health.snapshot(p.name);
@@ -77,30 +77,64 @@ export class ProvidersController {
   }
 
   @Get('route')
-  async route(@Query('model') model?: string) {
+  async route(@Query('model') model?: string, @Query('client') clientName?: string) {
     if (!model) throw new BadRequestException('Give the model to route: /providers/route?model=NAME');
+    const { config } = this.providers.runtime;
+    const client = clientName === undefined ? undefined : config.clients.find((c) => c.name === clientName);
+    if (clientName !== undefined && !client) {
+      throw new BadRequestException(`No client is named ${JSON.stringify(clientName)} in clients[]`);
+    }
     const plan = await this.providers.plan(this.providers.runtime, model, undefined, true);
+    const fair = await this.accounts.fairOrder(plan.attempts, { client, model });
     const candidates = await Promise.all(
       plan.verdicts.map(async (verdict) => {
-        const provider = this.providers.runtime.config.providers.find((p) => p.name === verdict.provider);
+        const provider = config.providers.find((p) => p.name === verdict.provider);
         if (provider?.authType !== 'oauth') return verdict;
-        return { ...verdict, accounts: await this.accountRows(provider, model) };
+        return { ...verdict, accounts: await this.accountRows(provider, model, client) };
       }),
     );
     return {
       model,
+      ...(client ? { client: client.name } : {}),
       route: plan.route,
-      order: plan.attempts.map((a) => ({ provider: a.provider.name, model: a.upstreamModel })),
+      order: fair.attempts.map((a) => ({ provider: a.provider.name, model: a.upstreamModel })),
+      ...(fair.demoted.length > 0
+        ? {
+            fair_share: `${client!.name} is past its fair share of every account of ${fair.demoted.join(', ')}: the other candidates are tried first`,
+          }
+        : {}),
       candidates,
     };
   }
 
   /** A subscription provider's accounts, each with whether it could serve `model` now and why not. */
-  private async accountRows(provider: ProviderConfig, model: string) {
-    const records = await this.accounts.candidates(provider, {});
+  private async accountRows(provider: ProviderConfig, model: string, client: ClientConfig | undefined) {
+    const records = await this.accounts.candidates(provider, client ? { client } : {});
     return records.map((record) => {
       const why = this.accounts.ineligibility(record, model);
-      return { email: record.email, eligible: why === undefined, reason: why ?? null };
+      const standing = this.accounts.standing(record.email, client);
+      return {
+        email: record.email,
+        eligible: why === undefined,
+        reason: why ?? null,
+        ...(client && standing.windows.length > 0
+          ? {
+              fair_share: {
+                over: standing.over,
+                windows: standing.windows.map((w) => ({
+                  window: w.window,
+                  utilization: w.utilization,
+                  share: round(w.share),
+                  fair_share: round(w.fairShare),
+                })),
+              },
+            }
+          : {}),
+      };
     });
   }
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
 }

@@ -3,7 +3,7 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { ActiveConfig } from '../config/active-config';
 import type { GatewayConfig, ProviderConfig } from '../config/gateway-config';
 import type { GatewayRuntime } from '../config/gateway-runtime';
-import { inertSettings, startupOnlyChanges } from '../config/inert-settings';
+import { startupOnlyChanges } from '../config/startup-only-settings';
 import { MetricsService } from '../metrics/metrics.service';
 import { CandidateSelector, type SelectionPlan } from '../routing/candidate-selector';
 import { HealthStore } from '../state/health.store';
@@ -59,7 +59,7 @@ export class ProvidersService implements OnApplicationShutdown {
       removed: [...before.keys()].filter((name) => !after.has(name)),
       changed: [...after.keys()].filter((name) => before.has(name) && !sameProvider(before.get(name), after.get(name))),
       routes: next.routes.map((r) => r.pattern),
-      warnings: [...inertSettings(next), ...startupOnlyChanges(previous, next)],
+      warnings: startupOnlyChanges(previous, next),
     };
     for (const warning of summary.warnings) this.logger.warn(warning);
     for (const name of summary.removed) this.metrics.forgetProvider(name);

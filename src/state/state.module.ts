@@ -28,6 +28,7 @@ import { InMemoryUsageStore } from '../usage/in-memory-usage.store';
 import { RedisUsageStore } from '../usage/redis-usage.store';
 import { InMemoryLimitStore, LimitStore } from '../limits/limit.store';
 import { RedisLimitStore } from '../limits/redis-limit.store';
+import { AccountShareStore, InMemoryAccountShareStore, RedisAccountShareStore } from '../oauth/account-share.store';
 
 /**
  * Where the state that outlives a request lives: provider health and cooldowns, sticky choices and rotation turns,
@@ -109,6 +110,12 @@ import { RedisLimitStore } from '../limits/redis-limit.store';
       },
     },
     {
+      provide: AccountShareStore,
+      inject: [StateConnection],
+      useFactory: ({ backend }: StateConnection) =>
+        backend ? new RedisAccountShareStore(backend) : new InMemoryAccountShareStore(),
+    },
+    {
       provide: LimitStore,
       inject: [StateConnection],
       useFactory: ({ backend }: StateConnection) => (backend ? new RedisLimitStore(backend) : new InMemoryLimitStore()),
@@ -137,6 +144,7 @@ import { RedisLimitStore } from '../limits/redis-limit.store';
     DedupStore,
     UsageStore,
     LimitStore,
+    AccountShareStore,
     TokenStore,
     AccountStateStore,
     LoginSessionStore,

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { ProviderConfig } from '../config/gateway-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { FairShare } from '../oauth/fair-share';
 import type { TokenUsage } from '../messages/token-usage';
 import type { RequestContext } from '../request/request-context';
 import { emptyCounts, UsageStore, utcDay } from './usage.store';
@@ -11,6 +12,8 @@ export interface AnsweredCall {
   /** The model the provider was asked for (what is priced). */
   readonly upstreamModel: string;
   readonly usage: TokenUsage;
+  /** The subscription account that answered, for oauth providers. */
+  readonly account?: string;
 }
 
 /**
@@ -25,6 +28,7 @@ export class UsageRecorder {
   constructor(
     private readonly store: UsageStore,
     private readonly metrics: MetricsService,
+    private readonly fairShare: FairShare,
   ) {}
 
   record(context: RequestContext, model: string, call?: AnsweredCall): void {
@@ -37,6 +41,7 @@ export class UsageRecorder {
       counts.cacheReadTokens = usage.cacheRead;
       counts.cacheCreationTokens = usage.cacheCreation;
       const used = usage.input + usage.output + usage.cacheRead + usage.cacheCreation;
+      if (call.account) this.fairShare.record(call.account, context.clientName, used);
       const cost = used > 0 ? context.runtime.prices.cost(call.upstreamModel, usage) : 0;
       if (cost === undefined) counts.unpricedCalls = 1;
       else if (cost > 0) {

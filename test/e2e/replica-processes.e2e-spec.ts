@@ -48,7 +48,7 @@ describe('two gateway processes on one Redis', () => {
 
   afterEach(async () => {
     await Promise.all(running.splice(0).map((gateway) => gateway.kill()));
-    rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   async function replicas(config: Record<string, unknown>): Promise<[GatewayProcess, GatewayProcess]> {

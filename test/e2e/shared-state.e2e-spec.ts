@@ -147,6 +147,8 @@ describe('Claude accounts shared by two replicas on Redis', () => {
       model_routes: routeAll('seats'),
       settings: {
         oauth: oauthSettings(tokens, ''),
+        // The same request on each replica in turn must reach the account twice, not be merged.
+        deduplication: { enabled: false },
         state: { backend: 'redis', redis_url: REDIS_URL, key_prefix: `balancer-e2e:${randomUUID()}:` },
       },
     };

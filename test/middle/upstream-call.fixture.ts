@@ -18,6 +18,9 @@ import { InMemoryTokenStore } from '../../src/oauth/in-memory-token.store';
 import { TokenEndpointClient } from '../../src/oauth/token-endpoint.client';
 import type { TokenStore } from '../../src/oauth/token.store';
 
+import { InMemoryAccountShareStore } from '../../src/oauth/account-share.store';
+import { FairShare } from '../../src/oauth/fair-share';
+
 // The services log through Nest's Logger; the tests read outcomes, not log lines.
 Logger.overrideLogger(false);
 
@@ -33,7 +36,8 @@ export function upstreamServices(document: unknown, tokens: TokenStore = new InM
   const accountStates = new InMemoryAccountStateStore();
   const tokenEndpoint = new TokenEndpointClient(() => active.runtime.config.settings.oauth);
   const refresher = new AccountRefresher(tokens, accountStates, tokenEndpoint, metrics, active);
-  const accounts = new AccountService(tokens, accountStates, refresher, selection, metrics, active);
+  const fairShare = new FairShare(new InMemoryAccountShareStore(), accountStates, active);
+  const accounts = new AccountService(tokens, accountStates, refresher, selection, metrics, active, fairShare);
   const executor = new UpstreamExecutor(providers, new AdapterRegistry(), health, recorder, accounts);
   return {
     runtime: active.runtime,
