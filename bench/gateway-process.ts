@@ -32,6 +32,10 @@ export interface GatewayConfigOptions {
   /** `settings.state`: memory, or redis at this URL under a prefix of the run's own. */
   readonly state:
     { readonly backend: 'memory' } | { readonly backend: 'redis'; readonly url: string; readonly prefix: string };
+  /** A client for the bench's key with every limit set (far above what the bench reaches), so each is checked. */
+  readonly limits: boolean;
+  /** The bench's client key (the gateway checks it when `limits` adds a client). */
+  readonly clientKey: string;
 }
 
 /** The project whose dist/main.js is benchmarked: this one, or BENCH_GATEWAY_DIR (e.g. a snapshot of another commit). */
@@ -65,6 +69,20 @@ export function writeGatewayConfig(path: string, options: GatewayConfigOptions):
       },
     ],
     model_routes: { '*': [{ provider: 'bench-upstream', model: 'passthrough', priority: 1 }] },
+    ...(options.limits
+      ? {
+          clients: [
+            {
+              name: 'bench',
+              key: options.clientKey,
+              rpm: 10_000_000,
+              max_concurrency: 100_000,
+              daily_token_budget: 1e15,
+              daily_cost_budget: 1e9,
+            },
+          ],
+        }
+      : {}),
     settings: {
       log_level: options.logLevel,
       log_file_path: options.logFile,

@@ -34,7 +34,9 @@
  * fake upstream and the passthrough, default 4096, capped by the kernel at net.core.somaxconn; the gateway's is its
  * own: node's default 511 unless src/ passes one), BENCH_PASSTHROUGH_BACKLOG (the passthrough's alone, e.g. 511 to
  * see what the gateway's default does to the baseline), BENCH_STATE=redis (the gateway on settings.state.backend redis,
- * at REDIS_URL or 127.0.0.1:6379, to compare with the default memory backend).
+ * at REDIS_URL or 127.0.0.1:6379, to compare with the default memory backend), BENCH_LIMITS=1 (the bench's key as a
+ * client with rpm, max_concurrency and both daily budgets set far above what the bench reaches, so every limit is
+ * checked on every request).
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -43,6 +45,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { claudeCodeBody, claudeCodeHeaders, smallBody } from './claude-code-body';
 import { longAnswerModel, startFakeUpstream, streamAnswerBytes } from './fake-upstream';
 import { measureValidation } from './validation-cost';
+
+const BENCH_CLIENT_KEY = 'sk-ant-bench-client-key';
 import {
   type ChildServer,
   freePort,
@@ -84,6 +88,7 @@ interface Options {
   readonly longConcurrencies: number[];
   readonly logLevel: string;
   readonly state: 'memory' | 'redis';
+  readonly limits: boolean;
   readonly nodeArgs: string[];
   readonly passthroughNodeArgs: string[];
   readonly keep: boolean;
@@ -126,6 +131,7 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     longConcurrencies: list('BENCH_LONG_CONCURRENCY', '1,32'),
     logLevel: env.BENCH_LOG_LEVEL ?? 'info',
     state: env.BENCH_STATE === 'redis' ? 'redis' : 'memory',
+    limits: env.BENCH_LIMITS === '1',
     nodeArgs: (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     passthroughNodeArgs: (env.BENCH_PASSTHROUGH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     keep: env.BENCH_KEEP === '1',
@@ -374,6 +380,8 @@ async function main(): Promise<number> {
     cleanups.push({ name: 'passthrough', run: () => passthrough.stop() });
     const port = await freePort();
     writeGatewayConfig(configPath, {
+      limits: options.limits,
+      clientKey: BENCH_CLIENT_KEY,
       upstreamUrl: upstream.url,
       port,
       logLevel: options.logLevel,
@@ -392,7 +400,7 @@ async function main(): Promise<number> {
     cleanups.push({ name: 'gateway', run: () => gateway.stop() });
     const startRss = new Map(children.map((child) => [child.pid, processMemory(child.pid)?.rssMiB]));
     const pids = children.map((child) => child.pid);
-    const headers = claudeCodeHeaders('sk-ant-bench-client-key');
+    const headers = claudeCodeHeaders(BENCH_CLIENT_KEY);
     const targets: Target[] = [
       { name: 'direct', origin: upstream.url, rssAfterRuns: [], sent: 0 },
       { name: 'passthrough', origin: passthrough.url, server: passthrough, rssAfterRuns: [], sent: 0 },
