@@ -18,7 +18,7 @@ export abstract class LimitStore {
 
 /** One process: timestamps per client for the windows, expiry times per slot. */
 export class InMemoryLimitStore extends LimitStore {
-  private readonly hits = new Map<string, number[]>();
+  private readonly hits = new Map<string, { times: number[]; head: number }>();
   private readonly slots = new Map<string, Map<string, number>>();
 
   constructor(private readonly now: () => number = Date.now) {
@@ -27,16 +27,24 @@ export class InMemoryLimitStore extends LimitStore {
 
   hit(client: string, limit: number, windowMs: number): Promise<RateDecision> {
     const now = this.now();
-    let times = this.hits.get(client);
-    if (!times) {
-      times = [];
-      this.hits.set(client, times);
+    let window = this.hits.get(client);
+    if (!window) {
+      window = { times: [], head: 0 };
+      this.hits.set(client, window);
     }
-    let expired = 0;
-    while (expired < times.length && times[expired]! <= now - windowMs) expired += 1;
-    if (expired > 0) times.splice(0, expired);
-    if (times.length >= limit) return Promise.resolve({ allowed: false, retryAfterMs: times[0]! + windowMs - now });
-    times.push(now);
+    // The window's requests are times[head..]: leaving it moves the head, and the array is compacted now and then
+    // (a high rpm keeps tens of thousands of times; shifting them on every request would cost more than the request).
+    const { times } = window;
+    while (window.head < times.length && times[window.head]! <= now - windowMs) window.head += 1;
+    if (window.head > 1024 && window.head * 2 > times.length) {
+      window.times = times.slice(window.head);
+      window.head = 0;
+    }
+    const inWindow = window.times.length - window.head;
+    if (inWindow >= limit) {
+      return Promise.resolve({ allowed: false, retryAfterMs: window.times[window.head]! + windowMs - now });
+    }
+    window.times.push(now);
     return Promise.resolve({ allowed: true });
   }
 

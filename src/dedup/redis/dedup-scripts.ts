@@ -15,20 +15,27 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 `;
 
 /**
- * Leads the signature's call, or registers this replica as a reader of the one running. ARGV: call id, lease ms,
- * reader id, reader ttl ms. Returns {'lead'} or {'follow', holder}.
+ * For each signature at once: leads its call, or registers this replica as a reader of the one running. KEYS the lease
+ * keys; ARGV: lease ms, reader id, reader ttl ms, then one call id per key. Returns per key {'lead'} or
+ * {'follow', holder}.
  */
 export const CLAIM = `
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('SET', KEYS[1] .. ':alive:' .. ARGV[1], 1, 'PX', ARGV[2])
-  return {'lead'}
-end
-local holder = redis.call('GET', KEYS[1])
 ${SERVER_NOW}
-local readers = KEYS[1] .. ':readers:' .. holder
-redis.call('ZADD', readers, now + tonumber(ARGV[4]), ARGV[3])
-redis.call('PEXPIRE', readers, ARGV[4])
-return {'follow', holder}
+local answers = {}
+for i, lease in ipairs(KEYS) do
+  local callId = ARGV[3 + i]
+  if redis.call('SET', lease, callId, 'NX', 'PX', ARGV[1]) then
+    redis.call('SET', lease .. ':alive:' .. callId, 1, 'PX', ARGV[1])
+    answers[i] = {'lead'}
+  else
+    local holder = redis.call('GET', lease)
+    local readers = lease .. ':readers:' .. holder
+    redis.call('ZADD', readers, now + tonumber(ARGV[3]), ARGV[2])
+    redis.call('PEXPIRE', readers, ARGV[3])
+    answers[i] = {'follow', holder}
+  end
+end
+return answers
 `;
 
 /** A reader's heartbeat. ARGV: holder, reader id, reader ttl ms. Returns 1 while the holder's call is alive. */

@@ -68,9 +68,10 @@ export class RedisDedupStore extends DedupStore {
   private tail: StreamTail | undefined;
   private beat: NodeJS.Timeout | undefined;
   private ended: { readonly callId: string; readonly lead: Lead }[] = [];
+  private claiming: { readonly lease: string; readonly callId: string; readonly answer: (a?: string[]) => void }[] = [];
   private releaseTimer: NodeJS.Timeout | undefined;
   private readonly scripts: {
-    readonly claim: (...args: (string | number)[]) => Promise<string[] | undefined>;
+    readonly claim: (...args: (string | number)[]) => Promise<string[][] | undefined>;
     readonly release: (...args: (string | number)[]) => Promise<number | undefined>;
     readonly releaseEnded: (...args: (string | number)[]) => Promise<number[] | undefined>;
     readonly append: (...args: (string | number | Buffer)[]) => Promise<number | undefined>;
@@ -89,7 +90,7 @@ export class RedisDedupStore extends DedupStore {
     super();
     this.replay = new RedisReplayCache(backend, limits, now);
     this.scripts = {
-      claim: backend.script(CLAIM, 1),
+      claim: backend.script(CLAIM),
       release: backend.script(RELEASE, 1),
       releaseEnded: backend.script(RELEASE_ENDED),
       append: backend.script(APPEND, 2),
@@ -110,13 +111,7 @@ export class RedisDedupStore extends DedupStore {
       return { role: 'follower', source: running };
     }
     const callId = `${this.replica}.${++this.calls}`;
-    const answer = await this.scripts.claim(
-      leaseKey(signature),
-      callId,
-      this.times.leaseMs,
-      this.replica,
-      this.readerTtlMs(),
-    );
+    const answer = await this.claimInBatch(leaseKey(signature), callId);
     // A request on this replica may have claimed the signature while this one waited for Redis.
     const meanwhile = this.local.get(signature);
     if (meanwhile?.joinable) {
@@ -132,6 +127,31 @@ export class RedisDedupStore extends DedupStore {
     }
     if (holder) return { role: 'follower', source: this.follow(signature, holder) };
     return { role: 'leader', lease: this.lead(signature, answer?.[0] === 'lead' ? callId : undefined) };
+  }
+
+  /**
+   * Claims made in the same turn of the event loop (requests arriving together) go to Redis as one script: a command
+   * costs far more CPU than the script's work for one more signature.
+   */
+  private claimInBatch(lease: string, callId: string): Promise<string[] | undefined> {
+    return new Promise((answer) => {
+      this.claiming.push({ lease, callId, answer });
+      if (this.claiming.length === 1) setImmediate(() => void this.sendClaims());
+    });
+  }
+
+  private async sendClaims(): Promise<void> {
+    const batch = this.claiming;
+    this.claiming = [];
+    const answers = await this.scripts.claim(
+      batch.length,
+      ...batch.map(({ lease }) => lease),
+      this.times.leaseMs,
+      this.replica,
+      this.readerTtlMs(),
+      ...batch.map(({ callId }) => callId),
+    );
+    batch.forEach(({ answer }, i) => answer(answers?.[i]));
   }
 
   cached(signature: string): Promise<CachedAnswer | undefined> {
