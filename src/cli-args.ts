@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 
 export interface CliArgs {
+  /** `check`: validate the config and print what would be served, then exit. */
+  readonly command: 'serve' | 'check';
   readonly config?: string;
   readonly host?: string;
   readonly port?: number;
@@ -8,7 +10,9 @@ export interface CliArgs {
   readonly version: boolean;
 }
 
-export const USAGE = `Usage: node dist/main.js [--config PATH] [--host HOST] [--port PORT]
+export const USAGE = `Usage: node dist/main.js [check] [--config PATH] [--host HOST] [--port PORT]
+
+  check           validate the config, print the providers, routes and clients it would serve, and exit
 
   --config PATH   config file (default: $BALANCER_CONFIG, ./providers.yaml, ./config/providers.yaml)
   --host HOST     listen address (default: settings.host, $HOST, 127.0.0.1)
@@ -17,7 +21,7 @@ export const USAGE = `Usage: node dist/main.js [--config PATH] [--host HOST] [--
   --version       print the version`;
 
 export function parseCliArgs(argv: string[]): CliArgs {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
     options: {
       config: { type: 'string', short: 'c' },
@@ -27,13 +31,23 @@ export function parseCliArgs(argv: string[]): CliArgs {
       version: { type: 'boolean', short: 'v', default: false },
     },
     strict: true,
-    allowPositionals: false,
+    allowPositionals: true,
   });
+  if (positionals.length > 1 || (positionals[0] !== undefined && positionals[0] !== 'check')) {
+    throw new Error(`Unknown command "${positionals.join(' ')}": the only command is check`);
+  }
   let port: number | undefined;
   if (values.port !== undefined) {
     port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535)
       throw new Error(`--port must be a port number, got "${values.port}"`);
   }
-  return { config: values.config, host: values.host, port, help: values.help, version: values.version };
+  return {
+    command: positionals[0] === 'check' ? 'check' : 'serve',
+    config: values.config,
+    host: values.host,
+    port,
+    help: values.help,
+    version: values.version,
+  };
 }

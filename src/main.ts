@@ -4,6 +4,8 @@ import { createGatewayApp } from './bootstrap';
 import { parseCliArgs, USAGE } from './cli-args';
 import { ConfigError, loadConfigFile, locateConfigFile } from './config/config-loader';
 import { ConfigSource } from './config/config-source';
+import { builtInDefault, WRITE_A_CONFIG_HINT } from './config/built-in-default';
+import { configReport } from './config/config-report';
 import { overridesFrom, validateEnvironment } from './config/environment';
 import { LifecycleState } from './health/lifecycle.state';
 import { isLoopbackHost, startupBanner } from './logging/banner';
@@ -22,7 +24,9 @@ async function main(): Promise<void> {
   const env = validateEnvironment(process.env);
   const overrides = overridesFrom(env, args);
   const path = locateConfigFile(args.config, process.env);
-  const source = new ConfigSource(path, loadConfigFile(path, process.env, overrides), overrides);
+  const initial = path ? loadConfigFile(path, process.env, overrides) : builtInDefault(process.env, overrides);
+  if (args.command === 'check') return void process.stdout.write(configReport(initial));
+  const source = new ConfigSource(path, initial, overrides);
   const { settings } = source.initial;
 
   const { app, logger } = await createGatewayApp(source);
@@ -34,10 +38,11 @@ async function main(): Promise<void> {
     typeof address === 'object' && address ? `http://${settings.host}:${address.port}` : String(address);
   const stateUp = app.get(StateConnection).backend?.isUp;
   process.stdout.write(startupBanner(source.initial, app.get(ProvidersService).health, listening, stateUp));
-  logger.info({ address: listening, config: path, version: VERSION }, 'gateway started');
+  logger.info({ address: listening, config: path ?? 'built-in default', version: VERSION }, 'gateway started');
+  if (!path) logger.warn(WRITE_A_CONFIG_HINT);
   if (source.initial.clients.length === 0 && !isLoopbackHost(settings.host)) {
     logger.warn(
-      `No clients are configured and the gateway listens on ${settings.host}: anyone who can reach it can spend your providers' credit. Add a clients list to ${path}.`,
+      `No clients are configured and the gateway listens on ${settings.host}: anyone who can reach it can spend your providers' credit. Add a clients list to ${path ?? 'a providers.yaml'}.`,
     );
   }
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { builtInDefault } from './built-in-default';
 import { buildConfig, ConfigError, loadConfigFile, locateConfigFile } from './config-loader';
 
 const minimal = {
@@ -134,12 +135,12 @@ describe('buildConfig', () => {
     const config = buildConfig(
       {
         providers: [{ ...minimal.providers[0], proxy: 'http://user:proxy-pass-1@proxy:3128' }],
-        clients: [{ name: 'alice', key: 'alice-key-123' }],
+        clients: [{ name: 'alice', key: 'alice-key-1234567890' }],
       },
       'f',
       {},
     );
-    expect(config.secrets).toEqual(expect.arrayContaining(['sk-test-123456', 'proxy-pass-1', 'alice-key-123']));
+    expect(config.secrets).toEqual(expect.arrayContaining(['sk-test-123456', 'proxy-pass-1', 'alice-key-1234567890']));
   });
 });
 
@@ -154,23 +155,54 @@ describe('locateConfigFile', () => {
     expect(locateConfigFile('other.yaml', { BALANCER_CONFIG: 'nope.yaml' }, dir)).toBe(join(dir, 'other.yaml'));
   });
 
-  it('should say which paths it tried and to copy the example when nothing is found', () => {
+  it('should find nothing when no file is named or present (the built-in default then serves), and refuse a named one that is missing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
-    expect(() => locateConfigFile(undefined, {}, dir)).toThrow(
-      /Tried \.\/providers\.yaml, \.\/config\/providers\.yaml.*Copy providers\.example\.yaml/,
+    expect(locateConfigFile(undefined, {}, dir)).toBeUndefined();
+    expect(() => locateConfigFile('missing.yaml', {}, dir)).toThrow(
+      `Config file not found: ${join(dir, 'missing.yaml')}`,
     );
+    expect(() => locateConfigFile(undefined, { BALANCER_CONFIG: 'gone.yaml' }, dir)).toThrow(/Config file not found/);
+  });
+});
+
+describe('the built-in default', () => {
+  it('should route every model to Anthropic with the caller’s own credential passed through', () => {
+    const config = builtInDefault({});
+    expect(config.providers.map((p) => [p.name, p.authType, p.baseUrl])).toEqual([
+      ['anthropic', 'passthrough', 'https://api.anthropic.com'],
+    ]);
+    expect(config.routes.map((r) => r.pattern)).toEqual(['*']);
+    expect(config.clients).toEqual([]);
+    expect(config.settings.host).toBe('127.0.0.1');
   });
 });
 
 describe('providers.example.yaml', () => {
   const example = join(__dirname, '..', '..', 'providers.example.yaml');
 
-  it('should say which variable to set when the main key is missing', () => {
-    expect(() => loadConfigFile(example, {})).toThrow(/environment variable ANTHROPIC_API_KEY is not set/);
+  it('should say which variables to set when the keys are missing, with no fallback client key', () => {
+    expect(() => loadConfigFile(example, { ANTHROPIC_API_KEY: 'sk-example-key' })).toThrow(
+      /clients\[0\]\.key: must not be empty .*environment variable ALICE_KEY is not set/,
+    );
+    expect(() => loadConfigFile(example, { ALICE_KEY: 'alice-0123456789abcdef' })).toThrow(
+      /environment variable ANTHROPIC_API_KEY is not set/,
+    );
+  });
+
+  it('should refuse a short client key or a placeholder, naming the client', () => {
+    const base = { providers: [{ name: 'p', type: 'anthropic', base_url: 'https://p.example', auth_value: 'x' }] };
+    const load = (key: string) => () => buildConfig({ ...base, clients: [{ name: 'alice', key }] }, 'f', {});
+    expect(load('short-key')).toThrow(/clients\[0\]\.key: is 9 characters; a client key must be at least 16.*alice/);
+    expect(load('alice-change-me')).toThrow(/clients\[0\]\.key: is a placeholder .*alice/);
+    expect(load('team-lead-replace-me')).toThrow(/placeholder/);
+    expect(load('a-long-random-key-0123456789')).not.toThrow();
   });
 
   it('should load and validate as shipped once the key is set', () => {
-    const config = loadConfigFile(example, { ANTHROPIC_API_KEY: 'sk-example-key' });
+    const config = loadConfigFile(example, {
+      ANTHROPIC_API_KEY: 'sk-example-key',
+      ALICE_KEY: 'alice-0123456789abcdef',
+    });
     expect(config.providers.map((p) => p.name)).toEqual(['anthropic-main', 'claude-seats', 'relay', 'openrouter']);
     expect(config.routes.map((r) => r.pattern)).toEqual(['*sonnet*', '*haiku*', '*']);
     expect(config.settings.adminKey).toBeUndefined();

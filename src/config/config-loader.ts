@@ -40,8 +40,15 @@ export class ConfigError extends Error {
   }
 }
 
-/** `--config`, then `BALANCER_CONFIG`, then the first default path that exists. */
-export function locateConfigFile(explicit: string | undefined, env: NodeJS.ProcessEnv, cwd = process.cwd()): string {
+/**
+ * `--config`, then `BALANCER_CONFIG`, then the first default path that exists; undefined when none is named or found
+ * (the gateway then runs on its built-in default).
+ */
+export function locateConfigFile(
+  explicit: string | undefined,
+  env: NodeJS.ProcessEnv,
+  cwd = process.cwd(),
+): string | undefined {
   const chosen = explicit ?? env.BALANCER_CONFIG;
   if (chosen) {
     const path = resolve(cwd, chosen);
@@ -52,10 +59,7 @@ export function locateConfigFile(explicit: string | undefined, env: NodeJS.Proce
     const path = resolve(cwd, candidate);
     if (existsSync(path)) return path;
   }
-  throw new ConfigError(
-    `No config file found. Tried ${CONFIG_SEARCH_PATHS.join(', ')} (in ${cwd}). ` +
-      'Copy providers.example.yaml to providers.yaml and fill in your providers, or pass --config PATH.',
-  );
+  return undefined;
 }
 
 export function loadConfigFile(path: string, env: NodeJS.ProcessEnv, overrides: ConfigOverrides = {}): GatewayConfig {
@@ -175,11 +179,26 @@ function crossCheck(file: ConfigFile, routes: ParsedRoute[] | undefined): string
   (file.clients ?? []).forEach((client, index) => {
     if (clientNames.has(client.name)) issues.push(`clients[${index}].name: duplicate client name "${client.name}"`);
     clientNames.add(client.name);
+    const weak = client.key_sha256 === undefined ? weakKeyReason(client.key ?? '') : undefined;
+    if (weak) issues.push(`clients[${index}].key: ${weak} (client ${client.name})`);
     const digest = clientDigest(client.key, client.key_sha256).toString('hex');
     if (digests.has(digest)) issues.push(`clients[${index}].key: the same key is given to another client`);
     digests.add(digest);
   });
   return issues;
+}
+
+const MIN_CLIENT_KEY_LENGTH = 16;
+/** Keys that documentation and examples show: a gateway must never run with one of them as a teammate's key. */
+const PLACEHOLDER_KEYS = /^(.*-)?(change-?me|changeme|replace-?me|your-?key(-here)?|secret|password|example-?key)$/i;
+
+function weakKeyReason(key: string): string | undefined {
+  if (key === '') return undefined;
+  if (PLACEHOLDER_KEYS.test(key)) return 'is a placeholder from an example, not a key: set a long random one';
+  if (key.length < MIN_CLIENT_KEY_LENGTH) {
+    return `is ${key.length} characters; a client key must be at least ${MIN_CLIENT_KEY_LENGTH} (e.g. openssl rand -hex 24)`;
+  }
+  return undefined;
 }
 
 function clientDigest(key: string | undefined, keySha256: string | undefined): Buffer {

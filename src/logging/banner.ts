@@ -2,6 +2,7 @@ import { withoutCredentials } from '../common/url-credentials';
 import type { GatewayConfig } from '../config/gateway-config';
 import type { HealthStore } from '../state/health.store';
 import { VERSION } from '../version';
+import { BUILT_IN_DEFAULT_NAME, WRITE_A_CONFIG_HINT } from '../config/built-in-default';
 
 /** The startup summary, like the seed's panel: version, providers with health, where it listens, which config. */
 export function startupBanner(
@@ -28,9 +29,22 @@ export function startupBanner(
     `  Config        : ${config.sourcePath}`,
     `  Listening on  : ${address}`,
   ];
+  if (config.sourcePath === BUILT_IN_DEFAULT_NAME) lines.push('', ...wrap(WRITE_A_CONFIG_HINT, 72));
   const width = Math.max(...lines.map((l) => l.length)) + 2;
   const rule = '─'.repeat(width);
   return [`╭${rule}╮`, ...lines.map((l) => `│ ${l.padEnd(width - 1)}│`), `╰${rule}╯`, ''].join('\n');
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + word.length + 1 > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return line ? [...lines, line] : lines;
 }
 
 export function isLoopbackHost(host: string): boolean {

@@ -38,6 +38,9 @@ import {
   startLogin,
 } from '../support/oauth-gateway';
 
+// Each test starts real gateway processes (one after another for restarts): seconds each on a loaded CI machine.
+jest.setTimeout(30_000);
+
 const LOGIN_SECONDS = 600;
 
 /** Debian's libfaketime (multi-threaded variant), wherever the architecture puts it; undefined when not installed. */

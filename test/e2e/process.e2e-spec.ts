@@ -8,6 +8,9 @@ import { stringify } from 'yaml';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
 import { anthropicProvider, sseEvents } from '../support/gateway-harness';
 
+// Each test starts real gateway processes (one after another for restarts): seconds each on a loaded CI machine.
+jest.setTimeout(30_000);
+
 const root = resolve(__dirname, '..', '..');
 const main = join(root, 'dist', 'main.js');
 
@@ -76,11 +79,52 @@ describe('the gateway process', () => {
     dir = mkdtempSync(join(tmpdir(), 'balancer-process-'));
   });
 
-  it('should exit non-zero naming the paths it tried when there is no config', () => {
-    const result = runToExit([], dir);
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('./providers.yaml, ./config/providers.yaml');
-    expect(result.stderr).toContain('Copy providers.example.yaml');
+  it('should serve on the built-in default when no config is named or found, and say how to write one', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [main, '--port', String(port)], {
+      cwd: dir,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await waitUntilLive(`http://127.0.0.1:${port}`, child);
+      const providers = await request(`http://127.0.0.1:${port}/providers`);
+      const body = (await providers.body.json()) as { providers: { name: string; auth_type?: string }[] };
+      expect(body.providers.map((p) => p.name)).toEqual(['anthropic']);
+      expect(output).toContain('built-in default');
+      expect(output).toContain('cp providers.example.yaml providers.yaml');
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+  });
+
+  it('should check a config, printing what it would serve without secrets, and list every bad field', () => {
+    writeFileSync(
+      join(dir, 'providers.yaml'),
+      stringify({
+        providers: [
+          { name: 'main', type: 'anthropic', base_url: 'https://api.example', auth_value: 'sk-secret-value-1234' },
+        ],
+        model_routes: { '*': [{ provider: 'main', model: 'passthrough', priority: 1 }] },
+        clients: [{ name: 'alice', key: 'alice-client-key-0123456789', rpm: 30 }],
+      }),
+    );
+    const valid = runToExit(['check'], dir);
+    expect(valid.code).toBe(0);
+    expect(valid.stdout).toContain('main: anthropic, api_key, https://api.example');
+    expect(valid.stdout).toContain('* -> main (passthrough, priority 1)');
+    expect(valid.stdout).toContain('alice: rpm 30');
+    expect(valid.stdout).not.toContain('sk-secret-value-1234');
+    expect(valid.stdout).not.toContain('alice-client-key-0123456789');
+
+    writeFileSync(join(dir, 'broken.yaml'), stringify({ providers: [{ name: 'b', type: 'zed', base_url: 'nope' }] }));
+    const broken = runToExit(['check', '--config', 'broken.yaml'], dir);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain('providers[0].type: must be anthropic or openai');
+    expect(broken.stderr).toContain('providers[0].base_url: must be a URL');
   });
 
   it('should exit non-zero naming every bad field by its path', () => {
