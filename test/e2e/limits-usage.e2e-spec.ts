@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { calcPrice } from '@pydantic/genai-prices';
 import { request } from 'undici';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
-import { gate } from '../support/dedup-fixtures';
+import { answerWhenOpen, gate, sendMessage } from '../support/dedup-fixtures';
 import { eventually } from '../support/e2e-helpers';
 import {
   anthropicProvider,
@@ -90,21 +90,7 @@ describe('client limits', () => {
     upstream.enqueue({
       kind: 'custom',
       handle: (_req, res) =>
-        void held.opened.then(() => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({
-              id: 'm',
-              type: 'message',
-              role: 'assistant',
-              model: 'm',
-              content: [],
-              stop_reason: 'end_turn',
-              stop_sequence: null,
-              usage: { input_tokens: 1, output_tokens: 1 },
-            }),
-          );
-        }),
+        void answerWhenOpen(res, held.opened, (r) => sendMessage(r, [], { input_tokens: 1, output_tokens: 1 })),
     });
     const first = ask(gateway, ALICE);
     await upstream.waitForRequests(1);
@@ -259,21 +245,7 @@ describe('usage and cost', () => {
     upstream.enqueue({
       kind: 'custom',
       handle: (_req, res) =>
-        void held.opened.then(() => {
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({
-              id: 'm',
-              type: 'message',
-              role: 'assistant',
-              model: 'm',
-              content: [],
-              stop_reason: 'end_turn',
-              stop_sequence: null,
-              usage: { input_tokens: 8, output_tokens: 2 },
-            }),
-          );
-        }),
+        void answerWhenOpen(res, held.opened, (r) => sendMessage(r, [], { input_tokens: 8, output_tokens: 2 })),
     });
     const body = { messages: userMessage('same question') };
     const first = ask(gateway, ALICE, body);
