@@ -11,31 +11,35 @@ export class AdminGuard implements CanActivate {
   constructor(private readonly active: ActiveConfig) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<FastifyRequest>();
-    if (fromAnotherSite(request)) {
-      // A page on another site can make the browser send simple requests here, to a gateway on loopback with no key.
-      throw new GatewayError(403, 'permission_error', 'Management endpoints refuse requests sent by other sites.');
-    }
-    const adminKey = this.active.runtime.config.settings.adminKey;
-    if (!adminKey) {
-      if (isLoopback(request.raw.socket.remoteAddress)) return true;
-      throw new GatewayError(
-        403,
-        'permission_error',
-        'Management endpoints answer only loopback callers while no settings.admin_key (BALANCER_ADMIN_KEY) is set.',
-      );
-    }
-    const key = presentedKey(request.headers) ?? basicPassword(request.headers.authorization);
-    if (key && keysMatch(key, adminKey)) return true;
-    // A browser (the login page, the dashboard) asks for the key itself when told to use Basic authentication.
-    const browser = /text\/html/i.test(request.headers.accept ?? '');
+    assertAdmin(context.switchToHttp().getRequest<FastifyRequest>(), this.active.runtime.config.settings.adminKey);
+    return true;
+  }
+}
+
+/** Throws unless `request` comes from the admin: the admin key when one is set, else a loopback caller. */
+export function assertAdmin(request: FastifyRequest, adminKey: string | undefined): void {
+  if (fromAnotherSite(request)) {
+    // A page on another site can make the browser send simple requests here, to a gateway on loopback with no key.
+    throw new GatewayError(403, 'permission_error', 'Management endpoints refuse requests sent by other sites.');
+  }
+  if (!adminKey) {
+    if (isLoopback(request.raw.socket.remoteAddress)) return;
     throw new GatewayError(
-      401,
-      'authentication_error',
-      'The admin key is required: send it as x-api-key, Authorization: Bearer, or as the password of Basic authentication.',
-      browser ? { 'www-authenticate': 'Basic realm="claude-balancer admin", charset="UTF-8"' } : {},
+      403,
+      'permission_error',
+      'Management endpoints answer only loopback callers while no settings.admin_key (BALANCER_ADMIN_KEY) is set.',
     );
   }
+  const key = presentedKey(request.headers) ?? basicPassword(request.headers.authorization);
+  if (key && keysMatch(key, adminKey)) return;
+  // A browser (the login page, the dashboard) asks for the key itself when told to use Basic authentication.
+  const browser = /text\/html/i.test(request.headers.accept ?? '');
+  throw new GatewayError(
+    401,
+    'authentication_error',
+    'The admin key is required: send it as x-api-key, Authorization: Bearer, or as the password of Basic authentication.',
+    browser ? { 'www-authenticate': 'Basic realm="claude-balancer admin", charset="UTF-8"' } : {},
+  );
 }
 
 /** A browser request that another site's page made: its Origin is not this host, or Fetch Metadata says so. */

@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { AdminGuard } from '../auth/admin.guard';
 import { MetricsModule } from '../metrics/metrics.module';
 import { OAuthModule } from '../oauth/oauth.module';
 import { UsageController } from './usage.controller';
@@ -8,7 +7,7 @@ import { UsageRecorder } from './usage-recorder';
 @Module({
   imports: [MetricsModule, OAuthModule],
   controllers: [UsageController],
-  providers: [UsageRecorder, AdminGuard],
+  providers: [UsageRecorder],
   exports: [UsageRecorder],
 })
 export class UsageModule {}

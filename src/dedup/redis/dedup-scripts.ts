@@ -71,19 +71,12 @@ return redis.call('ZCARD', readers)
 `;
 
 /**
- * The leader lets the signature go. ARGV: call id, '1' when the call has ended (the lease then stays while readers
- * wait for the answer to be written; otherwise the call is also no longer alive), '0' when the call runs on but takes
- * no more followers. Returns how many replicas read along.
+ * A call that runs on takes no more followers: its lease goes (only if it is still this call's). ARGV: call id.
+ * Its `alive` key stays, so that readers already attached keep waiting for its end.
  */
-export const RELEASE = `
-${SERVER_NOW}
-local readers = KEYS[1] .. ':readers:' .. ARGV[1]
-redis.call('ZREMRANGEBYSCORE', readers, '-inf', now)
-local waiting = redis.call('ZCARD', readers)
-if ARGV[2] == '1' and waiting > 0 then return waiting end
+export const STOP_TAKING_FOLLOWERS = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-if ARGV[2] == '1' then redis.call('DEL', KEYS[1] .. ':alive:' .. ARGV[1]) end
-return waiting
+return 1
 `;
 
 /**
@@ -103,8 +96,9 @@ return 1
 `;
 
 /**
- * Several ended calls let their signatures go at once (as RELEASE with '1', one per key): KEYS the lease keys,
- * ARGV the call ids in the same order. Returns, per call, how many replicas read along (their lease is kept).
+ * Ended calls let their signatures go, several at once: KEYS the lease keys, ARGV the call ids in the same order.
+ * A call that replicas read along keeps its lease (its answer is still to be written for them); any other loses its
+ * lease and stops being alive. Returns, per call, how many replicas read along.
  */
 export const RELEASE_ENDED = `
 ${SERVER_NOW}

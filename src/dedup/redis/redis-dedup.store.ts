@@ -6,7 +6,15 @@ import { DedupStore } from '../dedup.store';
 import { InMemoryCallLog, JOINABLE_LOG_MAX_BYTES } from '../in-memory-call-log';
 import { type ReplayCacheLimits, replayable } from '../in-memory-dedup.store';
 import { CallMirror } from './call-mirror';
-import { APPEND, CLAIM, LEADER_BEAT, READER_BEAT, READER_LEAVE, RELEASE, RELEASE_ENDED } from './dedup-scripts';
+import {
+  APPEND,
+  CLAIM,
+  LEADER_BEAT,
+  READER_BEAT,
+  READER_LEAVE,
+  RELEASE_ENDED,
+  STOP_TAKING_FOLLOWERS,
+} from './dedup-scripts';
 import { RedisReplayCache } from './redis-replay-cache';
 import { RemoteCallFeed } from './remote-call-feed';
 import { StreamTail } from './stream-tail';
@@ -72,7 +80,7 @@ export class RedisDedupStore extends DedupStore {
   private releaseTimer: NodeJS.Timeout | undefined;
   private readonly scripts: {
     readonly claim: (...args: (string | number)[]) => Promise<string[][] | undefined>;
-    readonly release: (...args: (string | number)[]) => Promise<number | undefined>;
+    readonly stopTakingFollowers: (...args: (string | number)[]) => Promise<number | undefined>;
     readonly releaseEnded: (...args: (string | number)[]) => Promise<number[] | undefined>;
     readonly append: (...args: (string | number | Buffer)[]) => Promise<number | undefined>;
     readonly leaderBeat: (...args: (string | number)[]) => Promise<number | undefined>;
@@ -91,7 +99,7 @@ export class RedisDedupStore extends DedupStore {
     this.replay = new RedisReplayCache(backend, limits, now);
     this.scripts = {
       claim: backend.script(CLAIM),
-      release: backend.script(RELEASE, 1),
+      stopTakingFollowers: backend.script(STOP_TAKING_FOLLOWERS, 1),
       releaseEnded: backend.script(RELEASE_ENDED),
       append: backend.script(APPEND, 2),
       leaderBeat: backend.script(LEADER_BEAT, 1),
@@ -115,7 +123,7 @@ export class RedisDedupStore extends DedupStore {
     // A request on this replica may have claimed the signature while this one waited for Redis.
     const meanwhile = this.local.get(signature);
     if (meanwhile?.joinable) {
-      if (answer?.[0] === 'lead') void this.release(signature, callId, false);
+      if (answer?.[0] === 'lead') void this.scripts.stopTakingFollowers(leaseKey(signature), callId);
       meanwhile.reserve();
       return { role: 'follower', source: meanwhile };
     }
@@ -185,7 +193,7 @@ export class RedisDedupStore extends DedupStore {
         const lead = callId === undefined ? undefined : this.leads.get(callId);
         if (lead?.holding) {
           lead.holding = false;
-          void this.release(signature, callId!, false);
+          void this.scripts.stopTakingFollowers(leaseKey(signature), callId!);
         }
       },
       this.joinableBytes,
@@ -206,7 +214,7 @@ export class RedisDedupStore extends DedupStore {
       // With a mirror attached, its last append (the end) releases the lease.
       // A failure is given up at once, so that the next identical request calls upstream again.
       if (lead && !lead.mirror) {
-        if (outcome.failed) void this.releaseNow(callId, lead);
+        if (outcome.failed) this.releaseNow(callId, lead);
         else this.releaseSoon(callId, lead);
       }
     }
@@ -215,9 +223,10 @@ export class RedisDedupStore extends DedupStore {
     if (answer) void this.replay.remember(signature, answer);
   }
 
-  private async releaseNow(callId: string, lead: Lead): Promise<void> {
-    const waiting = await this.release(lead.signature, callId, true);
-    if (waiting && waiting > 0) this.mirror(callId, lead);
+  /** A failed call gives its lease back at once, through the same script as the batch. */
+  private releaseNow(callId: string, lead: Lead): void {
+    this.ended.push({ callId, lead });
+    void this.releaseEnded();
   }
 
   private releaseSoon(callId: string, lead: Lead): void {
@@ -240,10 +249,6 @@ export class RedisDedupStore extends DedupStore {
     waiting?.forEach((count, i) => {
       if (count > 0) this.mirror(ended[i]!.callId, ended[i]!.lead);
     });
-  }
-
-  private async release(signature: string, callId: string, keepForReaders: boolean): Promise<number | undefined> {
-    return this.scripts.release(leaseKey(signature), callId, keepForReaders ? '1' : '0');
   }
 
   /** Starts copying the answer into Redis for readers on other replicas (once; everything so far, then live). */
