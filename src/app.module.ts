@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { AnthropicExceptionFilter } from './common/anthropic-exception.filter';
 import type { ConfigSource } from './config/config-source';
 import { GatewayConfigModule } from './config/gateway-config.module';
+import { DashboardModule } from './dashboard/dashboard.module';
 import { HealthModule } from './health/health.module';
 import { loggerParams } from './logging/logger-options';
 import { MessagesModule } from './messages/messages.module';
@@ -29,6 +30,7 @@ export class AppModule {
         ProvidersModule,
         MessagesModule,
         HealthModule,
+        DashboardModule,
       ],
       providers: [{ provide: APP_FILTER, useClass: AnthropicExceptionFilter }],
     };

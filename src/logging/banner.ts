@@ -28,6 +28,7 @@ export function startupBanner(
     `  Log level     : ${config.settings.logLevel}${config.settings.logFilePath ? `, file ${config.settings.logFilePath}` : ''}`,
     `  Config        : ${config.sourcePath}`,
     `  Listening on  : ${address}`,
+    `  Dashboard     : ${address}/dashboard (${config.settings.adminKey ? 'asks for the admin key' : 'loopback only, no admin key set'})`,
   ];
   if (config.sourcePath === BUILT_IN_DEFAULT_NAME) lines.push('', ...wrap(WRITE_A_CONFIG_HINT, 72));
   const width = Math.max(...lines.map((l) => l.length)) + 2;

@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccessLogger } from '../logging/access-log';
+import { LiveTraffic } from '../metrics/live-traffic';
 import { MetricsService } from '../metrics/metrics.service';
 import type { RequestContext } from './request-context';
 
@@ -16,6 +17,7 @@ export class RequestFinisher {
   constructor(
     private readonly metrics: MetricsService,
     private readonly access: AccessLogger,
+    private readonly traffic: LiveTraffic,
   ) {}
 
   /** The request now counts as in flight until it ends. */
@@ -44,13 +46,13 @@ export class RequestFinisher {
   private count(context: RequestContext, status: string): void {
     const { provider } = context;
     this.metrics.requests.labels(provider, context.modelLabel, status, context.clientName).inc();
-    if (context.modelLabel === 'none') return;
     const now = Date.now();
+    const firstByteMs = context.firstByteAt === undefined ? undefined : context.firstByteAt - context.receivedAt;
+    this.traffic.record(provider, status, context.modelLabel === 'none' ? undefined : firstByteMs, now);
+    if (context.modelLabel === 'none') return;
     this.metrics.requestDuration
       .labels(provider, String(context.message?.stream ?? false))
       .observe((now - context.receivedAt) / 1000);
-    if (context.firstByteAt !== undefined) {
-      this.metrics.timeToFirstByte.labels(provider).observe((context.firstByteAt - context.receivedAt) / 1000);
-    }
+    if (firstByteMs !== undefined) this.metrics.timeToFirstByte.labels(provider).observe(firstByteMs / 1000);
   }
 }

@@ -2,8 +2,9 @@
  * Debian's Chromium (/usr/bin/chromium, installed by .ci/run) driven by playwright-core, headless and offline: no
  * browser is downloaded, every profile is fresh, background traffic is off.
  */
-import { accessSync, constants } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -33,4 +34,13 @@ export function assertChromiumInstalled(): void {
 export async function launchChromium(): Promise<Browser> {
   assertChromiumInstalled();
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
+}
+
+/** Where the browser tests leave their screenshots (ignored by git; CI keeps the directory with the test output). */
+export const SCREENSHOTS_DIR = join(__dirname, '..', '..', 'test-output', 'browser');
+
+/** Saves a full-page screenshot of `page` as test-output/browser/<name>.png. */
+export async function saveScreenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS_DIR, { recursive: true });
+  await page.screenshot({ path: join(SCREENSHOTS_DIR, `${name}.png`), fullPage: true });
 }

@@ -9,7 +9,7 @@ import { type FakeTokenEndpoint, startFakeTokenEndpoint } from '../support/fake-
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
 import { getJson, type RunningGateway, startGateway } from '../support/gateway-harness';
 import { oauthProvider, oauthSettings, routeAll, type TempTokenStore, tempTokenStore } from '../support/oauth-gateway';
-import { launchChromium } from './chromium';
+import { assertChromiumInstalled, launchChromium, saveScreenshot } from './chromium';
 
 const ADMIN_KEY = 'adm-browser-4e8b1d2f6a93c057';
 const MARKER = 'xss-executed';
@@ -36,6 +36,8 @@ describe('the browser login page of /oauth/authorize', () => {
   let watched: Watched;
 
   beforeAll(async () => {
+    // Before anything is started: a missing Chromium must fail the suite, not leave servers open behind it.
+    assertChromiumInstalled();
     [tokens, upstream, browser] = await Promise.all([startFakeTokenEndpoint(), startFakeUpstream(), launchChromium()]);
     store = tempTokenStore();
     gateway = await startGateway({
@@ -111,6 +113,7 @@ describe('the browser login page of /oauth/authorize', () => {
     const result = await pasteAndSubmit(page, code);
 
     expect(result).toEqual({ text: 'Added alice@example.com (claude_max).', className: 'ok' });
+    await saveScreenshot(page, 'oauth-login-added');
     const listed = await status();
     expect(listed.status).toBe(200);
     expect(listed.body.accounts).toEqual([

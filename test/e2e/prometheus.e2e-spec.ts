@@ -22,6 +22,7 @@ import {
 import { exited, freePort } from '../support/gateway-process';
 
 const SHIPPED = resolve(__dirname, '..', '..', 'config', 'prometheus', 'prometheus.yml');
+const METRICS_KEY = 'metrics-key-for-the-prometheus-test';
 const INSTALLED = existsSync('/usr/bin/prometheus') && existsSync('/usr/bin/promtool');
 const withPrometheus = INSTALLED ? describe : describe.skip;
 if (!INSTALLED) process.stdout.write('prometheus: not installed (apt-get install -y prometheus); skipping its tests\n');
@@ -51,7 +52,7 @@ withPrometheus('the real Prometheus scraping the gateway', () => {
           { provider: 'second', model: 'passthrough', priority: 2 },
         ],
       },
-      settings: { deduplication: { enabled: false }, sticky_provider_duration: 0 },
+      settings: { deduplication: { enabled: false }, sticky_provider_duration: 0, metrics_key: METRICS_KEY },
     });
     first.enqueue({ kind: 'status', status: 500, message: 'boom' });
     for (let i = 0; i < 3; i += 1) {
@@ -66,10 +67,13 @@ withPrometheus('the real Prometheus scraping the gateway', () => {
     dir = mkdtempSync(join(tmpdir(), 'balancer-prometheus-'));
     const shipped = parse(readFileSync(SHIPPED, 'utf8')) as {
       global: Record<string, unknown>;
-      scrape_configs: { static_configs: { targets: string[] }[] }[];
+      scrape_configs: { static_configs: { targets: string[] }[]; authorization: { credentials_file: string } }[];
     };
     shipped.global.scrape_interval = '1s';
     shipped.scrape_configs[0]!.static_configs = [{ targets: [new URL(gateway.url).host] }];
+    // The shipped authorization block, with the key file where this test can write it (compose writes it for real).
+    writeFileSync(join(dir, 'metrics-key'), METRICS_KEY);
+    shipped.scrape_configs[0]!.authorization.credentials_file = join(dir, 'metrics-key');
     writeFileSync(join(dir, 'prometheus.yml'), stringify(shipped));
     const port = await freePort();
     api = `http://127.0.0.1:${port}`;
@@ -105,6 +109,8 @@ withPrometheus('the real Prometheus scraping the gateway', () => {
   };
 
   it('should scrape the contract metrics with the values of the requests made', async () => {
+    // /metrics is closed without the key, so a scrape that succeeds sent it.
+    expect((await getJson(`${gateway.url}/metrics`)).status).toBe(401);
     await eventually(async () => (await query('up{job="claude-balancer"}'))[0]?.value[1] === '1', 'a scrape', 30_000);
     const requests = await query('sum by (provider, status) (balancer_requests_total)');
     // The first request failed over from first (a 500) to second; the next two were answered by first.
@@ -133,9 +139,16 @@ withPrometheus('the real Prometheus scraping the gateway', () => {
   });
 
   it('should pass promtool on the shipped config and on /metrics', async () => {
-    const config = spawnSync('/usr/bin/promtool', ['check', 'config', SHIPPED], { encoding: 'utf8' });
+    // The shipped file names compose's key file, which exists only in the container: its syntax here, and the whole
+    // check on the copy this test runs (the same file with the key file moved).
+    const syntax = spawnSync('/usr/bin/promtool', ['check', 'config', '--syntax-only', SHIPPED], { encoding: 'utf8' });
+    expect(`${syntax.stdout}${syntax.stderr}`).toContain('SUCCESS');
+    expect(syntax.status).toBe(0);
+    const config = spawnSync('/usr/bin/promtool', ['check', 'config', join(dir, 'prometheus.yml')], {
+      encoding: 'utf8',
+    });
     expect(config.status).toBe(0);
-    const metrics = await getJson(`${gateway.url}/metrics`);
+    const metrics = await getJson(`${gateway.url}/metrics`, { authorization: `Bearer ${METRICS_KEY}` });
     const lint = spawnSync('/usr/bin/promtool', ['check', 'metrics'], { input: metrics.text, encoding: 'utf8' });
     expect(`${lint.stdout}${lint.stderr}`).toBe('');
     expect(lint.status).toBe(0);

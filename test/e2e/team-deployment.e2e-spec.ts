@@ -27,12 +27,13 @@ describe('the team deployment', () => {
       BALANCER_STATE_KEY: 'state-key-for-the-check',
       ALICE_KEY: 'alice-key-for-the-check',
       GRAFANA_ADMIN_PASSWORD: 'grafana-password-for-the-check',
+      METRICS_KEY: 'metrics-key-for-the-check',
     };
     const checked = spawnSync(COMPOSE, ['-f', join(root, 'docker-compose.yml'), 'config'], { env, encoding: 'utf8' });
     expect(checked.stderr).not.toMatch(/ERROR/);
     expect(checked.status).toBe(0);
     const resolved = parse(checked.stdout) as {
-      services: Record<string, { environment?: Record<string, string>; ports?: unknown[] }>;
+      services: Record<string, { environment?: Record<string, string>; ports?: unknown[]; entrypoint?: string[] }>;
     };
     expect(Object.keys(resolved.services).sort()).toEqual([
       'balancer-a',
@@ -48,7 +49,16 @@ describe('the team deployment', () => {
         REDIS_URL: 'redis://redis:6379',
       });
       expect(resolved.services[replica]!.ports).toBeUndefined();
+      expect(resolved.services[replica]!.environment!.METRICS_KEY).toBe(env.METRICS_KEY);
     }
+    // Prometheus gets the same key, and its entrypoint writes it where the shipped scrape config reads it.
+    const prometheus = resolved.services.prometheus!;
+    expect(prometheus.environment!.METRICS_KEY).toBe(env.METRICS_KEY);
+    const scrape = parse(readFileSync(join(root, 'config', 'prometheus', 'prometheus.yml'), 'utf8')) as {
+      scrape_configs: { authorization?: { credentials_file?: string } }[];
+    };
+    const keyFile = scrape.scrape_configs[0]!.authorization!.credentials_file!;
+    expect(prometheus.entrypoint!.join(' ')).toContain(`"$$METRICS_KEY" > ${keyFile} && exec /bin/prometheus`);
     const missing = spawnSync(COMPOSE, ['-f', join(root, 'docker-compose.yml'), 'config', '-q'], {
       env: { PATH: process.env.PATH },
       encoding: 'utf8',

@@ -10,6 +10,7 @@ import { assembleMessage } from '../../src/dedup/message-assembler';
 import { AccessLogger } from '../../src/logging/access-log';
 import type { CallEnd, CallHead } from '../../src/messages/call-answer';
 import { ReplySink } from '../../src/messages/reply-sink';
+import { LiveTraffic } from '../../src/metrics/live-traffic';
 import { MetricsService } from '../../src/metrics/metrics.service';
 import { RequestFinisher } from '../../src/request/request-finisher';
 import { registerRequestLifecycle, requestIdFor } from '../../src/request/request-lifecycle';
@@ -51,7 +52,7 @@ describe('delivering a call to a client, and ending the request once', () => {
         done();
       },
     });
-    const finisher = new RequestFinisher(metrics, new AccessLogger(pino({ level: 'info' }, sink)));
+    const finisher = new RequestFinisher(metrics, new AccessLogger(pino({ level: 'info' }, sink)), new LiveTraffic());
     app = Fastify({ genReqId: requestIdFor, forceCloseConnections: true });
     registerRequestLifecycle(app, active, finisher);
     app.post<{ Querystring: { stream?: string } }>('/v1/messages', async (req, reply) => {
