@@ -1,0 +1,212 @@
+/**
+ * What the load, lifecycle and soak tests share: a gateway process of its own (so its memory and descriptors are its
+ * own to measure), slow streams held open in thousands, closed-loop traffic for a fixed time, and readings of the
+ * process from /proc and from its /metrics.
+ */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { stringify } from 'yaml';
+import { type FakeBlock } from '../support/fake-upstream';
+import { ensureBuilt, type GatewayProcess, spawnGateway } from '../support/gateway-process';
+
+/** Three text blocks: 18 SSE events, so a stream with a delta every 200 ms stays open about 3.6 s. */
+export const SLOW_CONTENT: FakeBlock[] = [
+  { type: 'text', text: 'The first part of a slow answer, ' },
+  { type: 'text', text: 'the second part of it, ' },
+  { type: 'text', text: 'and the end.' },
+];
+export const SLOW_TEXT = SLOW_CONTENT.map((block) => (block.type === 'text' ? block.text : '')).join('');
+
+/** A temp directory holding `providers.yaml` for a gateway process, and the process once started. */
+export async function startGatewayProcess(
+  document: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = {},
+): Promise<GatewayProcess & { dir: string }> {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'balancer-load-'));
+  const settings = (document.settings ?? {}) as Record<string, unknown>;
+  const config = {
+    ...document,
+    settings: { log_file_path: join(dir, 'gateway.log'), usage: { store: join(dir, 'usage.jsonl') }, ...settings },
+  };
+  writeFileSync(join(dir, 'providers.yaml'), stringify(config));
+  const gateway = await spawnGateway(join(dir, 'providers.yaml'), dir, { LOG_LEVEL: 'warn', ...env });
+  return Object.assign(gateway, { dir });
+}
+
+export interface ProcessReading {
+  /** Resident set, MB. */
+  readonly rssMb: number;
+  /** The highest resident set so far (VmHWM), MB. */
+  readonly peakRssMb: number;
+  readonly fds: number;
+}
+
+export function readProcess(pid: number): ProcessReading {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return {
+    rssMb: Math.round(kb('VmRSS') / 102.4) / 10,
+    peakRssMb: Math.round(kb('VmHWM') / 102.4) / 10,
+    fds: readdirSync(`/proc/${pid}/fd`).length,
+  };
+}
+
+/** Samples a process's resident set every `everyMs` until stopped; the highest sample and the last. */
+export function watchMemory(pid: number, everyMs = 100) {
+  let peak = 0;
+  let last = 0;
+  const sample = () => {
+    try {
+      last = readProcess(pid).rssMb;
+      peak = Math.max(peak, last);
+    } catch {
+      // the process is gone; the readings so far stand
+    }
+  };
+  sample();
+  const timer = setInterval(sample, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return { peakMb: peak, lastMb: last };
+    },
+  };
+}
+
+/** A value of one series of the gateway's /metrics (0 when the series is absent). */
+export async function scrape(url: string, series: string, headers: Record<string, string> = {}): Promise<number> {
+  const text = await (await request(`${url}/metrics`, { headers })).body.text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+export interface StreamOutcome {
+  readonly complete: number;
+  readonly failed: number;
+  readonly samples: string[];
+}
+
+export const messageBody = (text: string, stream: boolean, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({
+    model: 'claude-sonnet-4-5',
+    max_tokens: 64,
+    stream,
+    messages: [{ role: 'user', content: text }],
+    ...extra,
+  });
+
+/** True when a whole answer came back: a stream that reached message_stop with all its text, or a JSON message. */
+export function isComplete(stream: boolean, status: number, body: string, expectedText?: string): boolean {
+  if (status !== 200) return false;
+  if (!stream) {
+    try {
+      return (JSON.parse(body) as { type?: string }).type === 'message';
+    } catch {
+      return false;
+    }
+  }
+  if (!body.includes('event: message_stop') || body.includes('event: error')) return false;
+  if (expectedText === undefined) return true;
+  const text = body
+    .split('\n')
+    .filter((line) => line.startsWith('data: ') && line.includes('"text_delta"'))
+    .map((line) => (JSON.parse(line.slice(6)) as { delta: { text: string } }).delta.text)
+    .join('');
+  return text === expectedText;
+}
+
+/** A client that holds as many connections to one origin as there are requests (Claude Code opens one per turn). */
+export function manyConnections(count: number): Agent {
+  return new Agent({ connections: count, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000 });
+}
+
+/** Sends `count` streaming requests at once, each unique (so none is deduplicated), and reads every one to its end. */
+export async function holdStreams(
+  urls: readonly string[],
+  count: number,
+  options: { headers?: Record<string, string>; expectedText?: string; agent?: Agent } = {},
+): Promise<StreamOutcome> {
+  const agent = options.agent ?? manyConnections(count);
+  const samples: string[] = [];
+  let complete = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      try {
+        const response = await request(`${urls[i % urls.length]}/v1/messages`, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: { 'content-type': 'application/json', ...options.headers },
+          body: messageBody(`stream ${i} ${Math.random()}`, true),
+        });
+        const body = await response.body.text();
+        if (isComplete(true, response.statusCode, body, options.expectedText)) complete += 1;
+        else {
+          failed += 1;
+          if (samples.length < 5) samples.push(`${response.statusCode}: ${body.slice(0, 300)}`);
+        }
+      } catch (error) {
+        failed += 1;
+        if (samples.length < 5) samples.push((error as Error).message);
+      }
+    }),
+  );
+  if (!options.agent) await agent.close();
+  return { complete, failed, samples };
+}
+
+export interface LoopOutcome {
+  readonly sent: number;
+  readonly failed: number;
+  readonly samples: string[];
+}
+
+/**
+ * Closed-loop traffic: `workers` loops, each sending its next request when the last one ended, until `seconds` pass
+ * or `stop()` says so. `next(i)` gives each request's url, body and headers; `accept` decides what counts as served.
+ */
+export async function closedLoop(options: {
+  workers: number;
+  seconds: number;
+  next: (n: number) => { url: string; body: string; stream: boolean; headers?: Record<string, string> };
+  accept?: (status: number, body: string, stream: boolean) => boolean;
+  stop?: () => boolean;
+}): Promise<LoopOutcome> {
+  const agent = manyConnections(options.workers);
+  const deadline = Date.now() + options.seconds * 1000;
+  const accept = options.accept ?? ((status, body, stream) => isComplete(stream, status, body));
+  const samples: string[] = [];
+  let sent = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: options.workers }, async () => {
+      while (Date.now() < deadline && !options.stop?.()) {
+        const n = sent;
+        sent += 1;
+        const shape = options.next(n);
+        try {
+          const response = await request(shape.url, {
+            method: 'POST',
+            dispatcher: agent,
+            headers: { 'content-type': 'application/json', ...shape.headers },
+            body: shape.body,
+          });
+          const body = await response.body.text();
+          if (!accept(response.statusCode, body, shape.stream)) {
+            failed += 1;
+            if (samples.length < 5) samples.push(`${response.statusCode}: ${body.slice(0, 300)}`);
+          }
+        } catch (error) {
+          failed += 1;
+          if (samples.length < 5) samples.push((error as Error).message);
+        }
+      }
+    }),
+  );
+  await agent.close();
+  return { sent, failed, samples };
+}

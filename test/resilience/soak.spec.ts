@@ -1,0 +1,185 @@
+/**
+ * The soak: closed-loop traffic for minutes against one gateway process, mixing streams and JSON on an API-key
+ * provider, Claude-account traffic, identical requests that deduplication answers, and a client over its rate limit.
+ * After a warm-up, resident memory must stay flat (under 10% growth), and once the traffic stops the process must hold
+ * no more descriptors or timers than it did at the warm-up's end. No key or token may appear in its output or log.
+ *
+ * The tier runs two minutes per backend; `npm run soak` runs ten (SOAK_SECONDS=600).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type FakeTokenEndpoint, startFakeTokenEndpoint } from '../support/fake-token-endpoint';
+import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
+import { anthropicProvider, getJson, postJson } from '../support/gateway-harness';
+import type { GatewayProcess } from '../support/gateway-process';
+import {
+  credentialsFile,
+  oauthProvider,
+  oauthSettings,
+  type TempTokenStore,
+  tempTokenStore,
+} from '../support/oauth-gateway';
+import {
+  closedLoop,
+  isComplete,
+  messageBody,
+  readProcess,
+  scrape,
+  SLOW_CONTENT,
+  startGatewayProcess,
+} from './load-kit';
+
+const SECONDS = Number(process.env.SOAK_SECONDS ?? 120);
+const WARMUP_SECONDS = Math.min(60, Math.round(SECONDS / 4));
+const WORKERS = 8;
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ADMIN_KEY = 'adm-soak-2b7e4f9c1a6d3085';
+const ALICE_KEY = 'alice-soak-8d3f1b6e0c9a2475';
+const BOB_KEY = 'bob-soak-4a9c2e7f1d5b8036';
+const STATE_KEY = 'state-soak-6e1a9d4c7f2b5083';
+
+jest.setTimeout((SECONDS + 120) * 1000);
+
+/** What request n of the mix is: its model (and so its provider), its client and whether it streams. */
+function requestShape(n: number, url: string) {
+  const kind = n % 10;
+  const stream = kind < 4 || kind === 8;
+  if (kind === 6) {
+    // Identical requests a few workers send close together: one call, the rest from it or from the replay cache.
+    return {
+      url,
+      body: messageBody(`the same question ${Math.floor(n / 40)}`, false),
+      stream: false,
+      headers: alice(),
+    };
+  }
+  if (kind === 7) return { url, body: messageBody(`bob ${randomUUID()}`, false), stream: false, headers: bob() };
+  const model = kind >= 8 ? 'claude-opus-4-1' : 'claude-sonnet-4-5';
+  return { url, body: messageBody(`soak ${n} ${randomUUID()}`, stream, { model }), stream, headers: alice() };
+}
+const alice = () => ({ 'x-api-key': ALICE_KEY });
+const bob = () => ({ 'x-api-key': BOB_KEY });
+
+/** Served, or (bob only) refused by his rate limit with the limit's own error. */
+function accepted(status: number, body: string, stream: boolean): boolean {
+  if (status === 429) return body.includes('"rate_limit_error"') && body.includes('bob');
+  return isComplete(stream, status, body);
+}
+
+const average = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(['memory', 'redis'] as const)(`a ${SECONDS} s soak on the %s backend`, (backend) => {
+  let main: FakeUpstream;
+  let subscription: FakeUpstream;
+  let tokens: FakeTokenEndpoint;
+  let store: TempTokenStore;
+  let gateway: GatewayProcess & { dir: string };
+  const secrets = [ADMIN_KEY, ALICE_KEY, BOB_KEY, STATE_KEY, 'sk-provider-main-secret'];
+
+  beforeAll(async () => {
+    [main, subscription, tokens] = await Promise.all([
+      startFakeUpstream(),
+      startFakeUpstream(),
+      startFakeTokenEndpoint(),
+    ]);
+    main.setDefault({ kind: 'message', content: SLOW_CONTENT, eventDelayMs: 5 });
+    subscription.setDefault({ kind: 'message', content: SLOW_CONTENT, eventDelayMs: 5 });
+    store = tempTokenStore();
+    gateway = await startGatewayProcess(
+      {
+        providers: [anthropicProvider('main', main.url), oauthProvider('subscription', subscription.url)],
+        model_routes: {
+          'claude-opus*': [{ provider: 'subscription', model: 'passthrough', priority: 1 }],
+          '*': [{ provider: 'main', model: 'passthrough', priority: 1 }],
+        },
+        clients: [
+          { name: 'alice', key: ALICE_KEY },
+          { name: 'bob', key: BOB_KEY, rpm: 30 },
+        ],
+        settings: {
+          admin_key: ADMIN_KEY,
+          deduplication: { enabled: true, cache_ttl: 5 },
+          state: { backend, redis_url: REDIS_URL, key_prefix: `soak-${randomUUID()}:` },
+          oauth: oauthSettings(tokens, store.path),
+        },
+      },
+      // info: the access log is part of what must carry no secret.
+      { BALANCER_STATE_KEY: STATE_KEY, LOG_LEVEL: 'info' },
+    );
+    tokens.addAccount({ email: 'erin@example.com', plan: 'claude_max' });
+    const issued = tokens.issueTokens('erin@example.com');
+    secrets.push(issued.accessToken, issued.refreshToken);
+    const imported = await postJson(`${gateway.url}/oauth/import`, credentialsFile(issued), { 'x-api-key': ADMIN_KEY });
+    expect(imported.status).toBe(200);
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await Promise.all([main?.close(), subscription?.close(), tokens?.close()]);
+    store?.remove();
+  });
+
+  it('should keep memory flat and leak no descriptor or timer, failing no request', async () => {
+    const pid = gateway.child.pid!;
+    const start = readProcess(pid);
+    const url = `${gateway.url}/v1/messages`;
+    const rss: { at: number; mb: number }[] = [];
+    const sampler = setInterval(() => rss.push({ at: Date.now(), mb: readProcess(pid).rssMb }), 1_000);
+    const began = Date.now();
+    const load = closedLoop({
+      workers: WORKERS,
+      seconds: SECONDS,
+      next: (n) => requestShape(n, url),
+      accept: accepted,
+    });
+
+    await sleep(WARMUP_SECONDS * 1000);
+    const warm = { fds: readProcess(pid).fds, timers: await timersOf(gateway) };
+    const outcome = await load;
+    clearInterval(sampler);
+
+    // Settled: the streams are closed, keep-alive sockets to the fakes idle out or stay pooled.
+    await sleep(6_000);
+    const end = readProcess(pid);
+    const endTimers = await timersOf(gateway);
+    const afterWarmup = rss.filter((s) => s.at - began >= WARMUP_SECONDS * 1000).map((s) => s.mb);
+    const window = Math.max(1, Math.min(10, Math.floor(afterWarmup.length / 4)));
+    const early = average(afterWarmup.slice(0, window));
+    const late = average(afterWarmup.slice(-window));
+    const dedupHits = await scrape(gateway.url, 'balancer_dedup_hits_total{kind="inflight"}');
+    const replayHits = await scrape(gateway.url, 'balancer_dedup_hits_total{kind="cache"}');
+    const limited = await scrape(gateway.url, 'balancer_client_limited_total{client="bob",limit="rpm"}');
+    process.stdout.write(
+      `soak ${backend} ${SECONDS} s: ${outcome.sent} requests, ${outcome.failed} failed, ${dedupHits} + ${replayHits} ` +
+        `dedup hits, ${limited} rpm refusals; RSS start ${start.rssMb} MB, after warm-up ${early.toFixed(1)} MB, ` +
+        `late ${late.toFixed(1)} MB, peak ${Math.max(...rss.map((s) => s.mb))} MB, end ${end.rssMb} MB; fds ` +
+        `${warm.fds} -> ${end.fds}; timers ${warm.timers} -> ${endTimers}\n`,
+    );
+
+    expect(outcome.samples).toEqual([]);
+    expect(outcome.failed).toBe(0);
+    expect(dedupHits + replayHits).toBeGreaterThan(0);
+    expect(limited).toBeGreaterThan(0);
+    expect(subscription.requests.length).toBeGreaterThan(0);
+    expect(late).toBeLessThan(early * 1.1);
+    expect(end.fds).toBeLessThanOrEqual(warm.fds);
+    expect(endTimers).toBeLessThanOrEqual(warm.timers);
+  });
+
+  it('should have written no key or token to its output or its log', () => {
+    const log = readFileSync(join(gateway.dir, 'gateway.log'), 'utf8');
+    expect(log.length).toBeGreaterThan(0);
+    for (const secret of secrets) {
+      expect(gateway.output()).not.toContain(secret);
+      expect(log).not.toContain(secret);
+    }
+  });
+});
+
+async function timersOf(gateway: GatewayProcess): Promise<number> {
+  const health = await getJson(`${gateway.url}/health/live`);
+  expect(health.status).toBe(200);
+  return scrape(gateway.url, 'nodejs_active_resources{type="Timeout"}');
+}
