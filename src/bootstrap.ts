@@ -15,6 +15,7 @@ import { MetricsService } from './metrics/metrics.service';
 import { registerAdmission } from './server/admission.hook';
 import { clientErrorHandler, type ProtocolErrorReason } from './server/client-error.handler';
 import { ConnectionGuard } from './server/connection-guard';
+import { answerRouterError, MAX_PATH_SEGMENT } from './server/router-errors';
 import { SERVER_LIMITS, type ServerLimits } from './server/server-limits';
 
 /** The parser enforces settings.max_body_bytes itself (so a reload applies); this only caps what Fastify allows. */
@@ -51,6 +52,8 @@ export async function createGatewayApp(
       connectionsCheckingInterval: limits.deadlineCheckMs,
     },
     clientErrorHandler: clientErrorHandler((reason) => countProtocolError(reason)),
+    frameworkErrors: answerRouterError,
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(source, rootLogger), adapter, {
     logger: false,
