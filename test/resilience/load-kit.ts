@@ -10,6 +10,7 @@ import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
 import { type FakeBlock } from '../support/fake-upstream';
 import { ensureBuilt, type GatewayProcess, spawnGateway } from '../support/gateway-process';
+import { claudeCodeBody } from '../support/oauth-gateway';
 
 /** Three text blocks: 18 SSE events, so a stream with a delta every 200 ms stays open about 3.6 s. */
 export const SLOW_CONTENT: FakeBlock[] = [
@@ -19,21 +20,28 @@ export const SLOW_CONTENT: FakeBlock[] = [
 ];
 export const SLOW_TEXT = SLOW_CONTENT.map((block) => (block.type === 'text' ? block.text : '')).join('');
 
-/** A temp directory holding `providers.yaml` for a gateway process, and the process once started. */
+/** A gateway process of its own, started from `providers.yaml` in a temp directory that also holds its log and usage. */
+export interface LoadGateway extends GatewayProcess {
+  readonly dir: string;
+  /** Rewrites its config file (its log and usage paths kept), for reloads. */
+  writeConfig(document: Record<string, unknown>): void;
+}
+
 export async function startGatewayProcess(
   document: Record<string, unknown>,
   env: NodeJS.ProcessEnv = {},
-): Promise<GatewayProcess & { dir: string }> {
+): Promise<LoadGateway> {
   ensureBuilt();
   const dir = mkdtempSync(join(tmpdir(), 'balancer-load-'));
-  const settings = (document.settings ?? {}) as Record<string, unknown>;
-  const config = {
-    ...document,
-    settings: { log_file_path: join(dir, 'gateway.log'), usage: { store: join(dir, 'usage.jsonl') }, ...settings },
+  const configPath = join(dir, 'providers.yaml');
+  const writeConfig = (doc: Record<string, unknown>) => {
+    const settings = (doc.settings ?? {}) as Record<string, unknown>;
+    const files = { log_file_path: join(dir, 'gateway.log'), usage: { store: join(dir, 'usage.jsonl') } };
+    writeFileSync(configPath, stringify({ ...doc, settings: { ...files, ...settings } }));
   };
-  writeFileSync(join(dir, 'providers.yaml'), stringify(config));
-  const gateway = await spawnGateway(join(dir, 'providers.yaml'), dir, { LOG_LEVEL: 'warn', ...env });
-  return Object.assign(gateway, { dir });
+  writeConfig(document);
+  const gateway = await spawnGateway(configPath, dir, { LOG_LEVEL: 'warn', ...env });
+  return Object.assign(gateway, { dir, writeConfig });
 }
 
 export interface ProcessReading {
@@ -98,6 +106,10 @@ export const messageBody = (text: string, stream: boolean, extra: Record<string,
     messages: [{ role: 'user', content: text }],
     ...extra,
   });
+
+/** The same request as Claude Code sends it (subscription accounts serve nothing else). */
+export const claudeCodeMessageBody = (text: string, stream: boolean, extra: Record<string, unknown> = {}) =>
+  JSON.stringify(claudeCodeBody({ stream, max_tokens: 64, messages: [{ role: 'user', content: text }], ...extra }));
 
 /** True when a whole answer came back: a stream that reached message_stop with all its text, or a JSON message. */
 export function isComplete(stream: boolean, status: number, body: string, expectedText?: string): boolean {

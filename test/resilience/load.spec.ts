@@ -47,12 +47,10 @@ describe(`${STREAMS} slow streams held at once`, () => {
       { expectedText: SLOW_TEXT },
     );
     const memory = watches.map((w) => w.stop());
-    replicas.forEach((g, i) => {
-      process.stdout.write(
-        `${label}, replica ${i + 1}: ${outcome.complete}/${STREAMS} streams complete; RSS at start ` +
-          `${before[i]!.rssMb} MB, peak ${memory[i]!.peakMb} MB, end ${memory[i]!.lastMb} MB\n`,
-      );
-    });
+    const rss = replicas.map(
+      (_, i) => `start ${before[i]!.rssMb} MB, peak ${memory[i]!.peakMb} MB, end ${memory[i]!.lastMb} MB`,
+    );
+    process.stdout.write(`${label}: ${outcome.complete}/${STREAMS} streams complete; RSS ${rss.join(' | ')}\n`);
     expect(outcome.samples).toEqual([]);
     expect(outcome).toMatchObject({ complete: STREAMS, failed: 0 });
     for (const reading of memory) expect(reading.peakMb).toBeLessThan(RSS_LIMIT_MB);

@@ -21,8 +21,10 @@ import {
   tempTokenStore,
 } from '../support/oauth-gateway';
 import {
+  claudeCodeMessageBody,
   closedLoop,
   isComplete,
+  type LoadGateway,
   messageBody,
   readProcess,
   scrape,
@@ -55,8 +57,11 @@ function requestShape(n: number, url: string) {
     };
   }
   if (kind === 7) return { url, body: messageBody(`bob ${randomUUID()}`, false), stream: false, headers: bob() };
-  const model = kind >= 8 ? 'claude-opus-4-1' : 'claude-sonnet-4-5';
-  return { url, body: messageBody(`soak ${n} ${randomUUID()}`, stream, { model }), stream, headers: alice() };
+  const text = `soak ${n} ${randomUUID()}`;
+  // Claude-account traffic is Claude Code's own (accounts serve nothing else), on the route to the subscription.
+  const body =
+    kind >= 8 ? claudeCodeMessageBody(text, stream, { model: 'claude-opus-4-1' }) : messageBody(text, stream);
+  return { url, body, stream, headers: alice() };
 }
 const alice = () => ({ 'x-api-key': ALICE_KEY });
 const bob = () => ({ 'x-api-key': BOB_KEY });
@@ -75,7 +80,7 @@ describe.each(['memory', 'redis'] as const)(`a ${SECONDS} s soak on the %s backe
   let subscription: FakeUpstream;
   let tokens: FakeTokenEndpoint;
   let store: TempTokenStore;
-  let gateway: GatewayProcess & { dir: string };
+  let gateway: LoadGateway;
   const secrets = [ADMIN_KEY, ALICE_KEY, BOB_KEY, STATE_KEY, 'sk-provider-main-secret'];
 
   beforeAll(async () => {
@@ -168,12 +173,24 @@ describe.each(['memory', 'redis'] as const)(`a ${SECONDS} s soak on the %s backe
     expect(endTimers).toBeLessThanOrEqual(warm.timers);
   });
 
-  it('should have written no key or token to its output or its log', () => {
+  it('should show no key or token in its output, its log, or any status endpoint', async () => {
     const log = readFileSync(join(gateway.dir, 'gateway.log'), 'utf8');
     expect(log.length).toBeGreaterThan(0);
-    for (const secret of secrets) {
-      expect(gateway.output()).not.toContain(secret);
-      expect(log).not.toContain(secret);
+    const admin = { 'x-api-key': ADMIN_KEY };
+    const pages = await Promise.all(
+      ['/providers', '/oauth/status', '/usage', '/dashboard', '/dashboard/summary', '/metrics'].map(async (path) => {
+        const answer = await getJson(`${gateway.url}${path}`, admin);
+        expect(answer.status).toBe(200);
+        return answer.text;
+      }),
+    );
+    // An error body too: a refused key is not echoed back.
+    const refused = await postJson(`${gateway.url}/v1/messages`, messageBody('x', false), {
+      'x-api-key': `${ALICE_KEY}x`,
+    });
+    expect(refused.status).toBe(401);
+    for (const text of [gateway.output(), log, refused.text, ...pages]) {
+      for (const secret of secrets) expect(text).not.toContain(secret);
     }
   });
 });
