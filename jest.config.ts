@@ -35,9 +35,19 @@ const config: Config = {
       transform,
       rootDir: '.',
       testMatch: ['<rootDir>/test/resilience/**/*.spec.ts'],
+      // The soak is a project of its own (npm run soak): its redis run is not yet steady enough to gate CI.
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/resilience/soak.spec.ts'],
       testTimeout: 120_000,
       setupFilesAfterEnv: ['<rootDir>/test/resilience/jest.setup.ts'],
       slowTestThreshold: 60,
+    },
+    {
+      displayName: 'soak',
+      testEnvironment: 'node',
+      transform,
+      rootDir: '.',
+      testMatch: ['<rootDir>/test/resilience/soak.spec.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/resilience/jest.setup.ts'],
     },
     {
       displayName: 'browser',

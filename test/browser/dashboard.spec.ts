@@ -21,6 +21,7 @@ import {
   oauthSettings,
   type TempTokenStore,
   tempTokenStore,
+  routeAll,
 } from '../support/oauth-gateway';
 import { assertChromiumInstalled, launchChromium, saveScreenshot } from './chromium';
 
@@ -60,13 +61,7 @@ describe('the dashboard page', () => {
         anthropicProvider('steady', steady.url),
         oauthProvider('subscription', subscription.url),
       ],
-      model_routes: {
-        '*': [
-          { provider: 'flaky', model: 'passthrough', priority: 1 },
-          { provider: 'steady', model: 'passthrough', priority: 2 },
-          { provider: 'subscription', model: 'passthrough', priority: 3 },
-        ],
-      },
+      model_routes: routeAll('flaky', 'steady', 'subscription'),
       clients: [{ name: 'alice', key: ALICE_KEY, daily_token_budget: 50_000, rpm: 120 }],
       settings: {
         admin_key: ADMIN_KEY,

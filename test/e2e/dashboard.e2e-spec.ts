@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DashboardSummary } from '../../src/dashboard/dashboard-summary';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
+import { routeAll } from '../support/oauth-gateway';
 import {
   anthropicProvider,
   expectAnthropicError,
@@ -33,12 +34,7 @@ describe('GET /dashboard', () => {
     [flaky, steady] = await Promise.all([startFakeUpstream(), startFakeUpstream()]);
     gateway = await startGateway({
       providers: [anthropicProvider('flaky', flaky.url), anthropicProvider('steady', steady.url)],
-      model_routes: {
-        '*': [
-          { provider: 'flaky', model: 'passthrough', priority: 1 },
-          { provider: 'steady', model: 'passthrough', priority: 2 },
-        ],
-      },
+      model_routes: routeAll('flaky', 'steady'),
       clients: [
         { name: 'alice', key: ALICE_KEY, daily_token_budget: 100_000, rpm: 600 },
         { name: 'bob', key: BOB_KEY, rpm: 1, max_concurrency: 2 },

@@ -14,6 +14,7 @@ import {
   oauthSettings,
   type TempTokenStore,
   tempTokenStore,
+  routeAll,
 } from '../support/oauth-gateway';
 import { claudeCodeMessageBody, closedLoop, isComplete, messageBody } from './load-kit';
 
@@ -56,12 +57,7 @@ describe('a provider failing under load, with a healthy second provider', () => 
     [first, second] = await Promise.all([startFakeUpstream(), startFakeUpstream()]);
     gateway = await startGateway({
       providers: [anthropicProvider('first', first.url), anthropicProvider('second', second.url)],
-      model_routes: {
-        '*': [
-          { provider: 'first', model: 'passthrough', priority: 1 },
-          { provider: 'second', model: 'passthrough', priority: 2 },
-        ],
-      },
+      model_routes: routeAll('first', 'second'),
       // A short cooldown and no stickiness, so the faulty provider is tried again and again while it fails.
       settings: {
         timeouts: { connect: 2, first_byte: 1, idle: 2 },
@@ -139,12 +135,7 @@ describe('the token endpoint down while Claude accounts serve', () => {
     store = tempTokenStore();
     gateway = await startGateway({
       providers: [oauthProvider('subscription', subscription.url), anthropicProvider('spare', spare.url)],
-      model_routes: {
-        '*': [
-          { provider: 'subscription', model: 'passthrough', priority: 1 },
-          { provider: 'spare', model: 'passthrough', priority: 2 },
-        ],
-      },
+      model_routes: routeAll('subscription', 'spare'),
       // Refreshes are due from the start (the margin is longer than the token's life), so every request meets a
       // token endpoint that is down.
       settings: {

@@ -23,6 +23,7 @@ import {
   oauthSettings,
   type TempTokenStore,
   tempTokenStore,
+  routeAll,
 } from '../support/oauth-gateway';
 import { isAnthropicError, RawConnection, requestHead } from './raw-http';
 
@@ -38,7 +39,7 @@ describe('a request that frames its body twice', () => {
     upstream = await startFakeUpstream();
     gateway = await startGateway({
       providers: [anthropicProvider('main', upstream.url)],
-      model_routes: { '*': [{ provider: 'main', model: 'passthrough', priority: 1 }] },
+      model_routes: routeAll('main'),
     });
   });
 
@@ -78,7 +79,7 @@ describe('path tricks on /oauth/tokens/:account', () => {
     store = tempTokenStore();
     gateway = await startGateway({
       providers: [oauthProvider('subscription', upstream.url)],
-      model_routes: { '*': [{ provider: 'subscription', model: 'passthrough', priority: 1 }] },
+      model_routes: routeAll('subscription'),
       settings: { admin_key: ADMIN['x-api-key'], oauth: oauthSettings(tokens, store.path) },
     });
     for (const email of ACCOUNTS) {
@@ -122,7 +123,7 @@ describe('a rate limit that a client tries to dodge', () => {
     upstream = await startFakeUpstream();
     const config = {
       providers: [anthropicProvider('main', upstream.url)],
-      model_routes: { '*': [{ provider: 'main', model: 'passthrough', priority: 1 }] },
+      model_routes: routeAll('main'),
       clients: [{ name: 'carol', key: CAROL_KEY, rpm: 4 }],
       settings: {
         deduplication: { enabled: false },

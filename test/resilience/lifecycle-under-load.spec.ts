@@ -5,6 +5,7 @@
  */
 import { request } from 'undici';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
+import { routeAll } from '../support/oauth-gateway';
 import { anthropicProvider, postJson } from '../support/gateway-harness';
 import { exited } from '../support/gateway-process';
 import { closedLoop, holdStreams, messageBody, SLOW_CONTENT, SLOW_TEXT, startGatewayProcess } from './load-kit';
@@ -28,7 +29,7 @@ describe('SIGTERM with streams in flight', () => {
   it(`should finish all ${IN_FLIGHT} streams within shutdown_grace, refuse new connections, and exit 0`, async () => {
     const gateway = await startGatewayProcess({
       providers: [anthropicProvider('main', upstream.url)],
-      model_routes: { '*': [{ provider: 'main', model: 'passthrough', priority: 1 }] },
+      model_routes: routeAll('main'),
       settings: { shutdown_grace: GRACE_SECONDS, deduplication: { enabled: false } },
     });
     try {

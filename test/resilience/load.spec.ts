@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
+import { routeAll } from '../support/oauth-gateway';
 import { anthropicProvider } from '../support/gateway-harness';
 import type { GatewayProcess } from '../support/gateway-process';
 import { holdStreams, readProcess, SLOW_CONTENT, SLOW_TEXT, startGatewayProcess, watchMemory } from './load-kit';
@@ -16,7 +17,7 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 function teamConfig(upstream: FakeUpstream, backend: 'memory' | 'redis', prefix: string) {
   return {
     providers: [anthropicProvider('main', upstream.url)],
-    model_routes: { '*': [{ provider: 'main', model: 'passthrough', priority: 1 }] },
+    model_routes: routeAll('main'),
     settings: { state: { backend, redis_url: REDIS_URL, key_prefix: prefix } },
   };
 }
