@@ -18,18 +18,8 @@ export class AdminGuard implements CanActivate {
 
 /** Throws unless `request` comes from the admin: the admin key when one is set, else a loopback caller. */
 export function assertAdmin(request: FastifyRequest, adminKey: string | undefined): void {
-  if (fromAnotherSite(request)) {
-    // A page on another site can make the browser send simple requests here, to a gateway on loopback with no key.
-    throw new GatewayError(403, 'permission_error', 'Management endpoints refuse requests sent by other sites.');
-  }
-  if (!adminKey) {
-    if (isLoopback(request.raw.socket.remoteAddress)) return;
-    throw new GatewayError(
-      403,
-      'permission_error',
-      'Management endpoints answer only loopback callers while no settings.admin_key (BALANCER_ADMIN_KEY) is set.',
-    );
-  }
+  assertMayReachManagement(request, adminKey);
+  if (!adminKey) return;
   const key = presentedKey(request.headers) ?? basicPassword(request.headers.authorization);
   if (key && keysMatch(key, adminKey)) return;
   // A browser (the login page, the dashboard) asks for the key itself when told to use Basic authentication.
@@ -40,6 +30,24 @@ export function assertAdmin(request: FastifyRequest, adminKey: string | undefine
     'The admin key is required: send it as x-api-key, Authorization: Bearer, or as the password of Basic authentication.',
     browser ? { 'www-authenticate': 'Basic realm="claude-balancer admin", charset="UTF-8"' } : {},
   );
+}
+
+/**
+ * What holds before any key is looked at: not sent by another site's page, and from loopback while no admin key is
+ * set. The dashboard's page, which asks for the key itself, needs only this.
+ */
+export function assertMayReachManagement(request: FastifyRequest, adminKey: string | undefined): void {
+  if (fromAnotherSite(request)) {
+    // A page on another site can make the browser send simple requests here, to a gateway on loopback with no key.
+    throw new GatewayError(403, 'permission_error', 'Management endpoints refuse requests sent by other sites.');
+  }
+  if (!adminKey && !isLoopback(request.raw.socket.remoteAddress)) {
+    throw new GatewayError(
+      403,
+      'permission_error',
+      'Management endpoints answer only loopback callers while no settings.admin_key (BALANCER_ADMIN_KEY) is set.',
+    );
+  }
 }
 
 /** A browser request that another site's page made: its Origin is not this host, or Fetch Metadata says so. */

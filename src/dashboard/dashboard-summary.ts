@@ -84,14 +84,17 @@ export class DashboardSummary {
       refused.set(client, { ...refused.get(client), [String(labels.limit)]: value });
     }
     return [...byClient]
-      .map(([name, spend]) => ({
-        client: name,
-        configured: clients.some((c) => c.name === name),
-        limits: limitsOf(clients.find((c) => c.name === name)),
-        today: spendSummary(spend.today),
-        yesterday: spendSummary(spend.yesterday),
-        refused_by_limit: refused.get(name) ?? {},
-      }))
+      .map(([name, spend]) => {
+        const client = clients.find((c) => c.name === name);
+        return {
+          client: name,
+          configured: client !== undefined,
+          limits: limitsOf(client),
+          today: spendSummary(spend.today),
+          yesterday: spendSummary(spend.yesterday),
+          refused_by_limit: refused.get(name) ?? {},
+        };
+      })
       .sort((a, b) => a.client.localeCompare(b.client));
   }
 

@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Controller, Get, Header, Req, UseGuards } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import { AdminGuard, assertAdmin } from '../auth/admin.guard';
-import { GatewayError } from '../common/gateway-error';
+import { AdminGuard, assertMayReachManagement } from '../auth/admin.guard';
 import { ActiveConfig } from '../config/active-config';
 import { DashboardSummary } from './dashboard-summary';
 
@@ -51,7 +50,8 @@ export class DashboardController {
   @Header('x-content-type-options', 'nosniff')
   @Header('x-frame-options', 'DENY')
   shell(@Req() request: FastifyRequest): string {
-    this.assertMayOpen(request);
+    // The page holds no data and asks for the admin key itself: only who may reach the management endpoints at all.
+    assertMayReachManagement(request, this.active.runtime.config.settings.adminKey);
     return this.page;
   }
 
@@ -76,18 +76,5 @@ export class DashboardController {
   @Header('cache-control', 'no-store')
   state() {
     return this.summary.build();
-  }
-
-  /**
-   * Whoever may use the management endpoints may open the page; so may a browser that has not given the admin key
-   * yet, since the page asks for it. Other sites' pages and, with no admin key set, callers off loopback are refused.
-   */
-  private assertMayOpen(request: FastifyRequest): void {
-    try {
-      assertAdmin(request, this.active.runtime.config.settings.adminKey);
-    } catch (error) {
-      if (error instanceof GatewayError && error.status === 401) return;
-      throw error;
-    }
   }
 }

@@ -80,6 +80,7 @@ export class LiveTraffic {
         samples.push(...slot.firstByteSamples);
       }
       if (requests === 0) {
+        // Quiet for a whole window (or gone in a reload): its slots are freed, and a new request makes them again.
         this.windows.delete(provider);
         continue;
       }

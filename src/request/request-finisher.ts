@@ -47,9 +47,12 @@ export class RequestFinisher {
     const { provider } = context;
     this.metrics.requests.labels(provider, context.modelLabel, status, context.clientName).inc();
     const now = Date.now();
-    const firstByteMs = context.firstByteAt === undefined ? undefined : context.firstByteAt - context.receivedAt;
-    this.traffic.record(provider, status, context.modelLabel === 'none' ? undefined : firstByteMs, now);
-    if (context.modelLabel === 'none') return;
+    // Requests refused before routing count as traffic, but their error answer's first byte says nothing of a provider.
+    const routed = context.modelLabel !== 'none';
+    const firstByteMs =
+      routed && context.firstByteAt !== undefined ? context.firstByteAt - context.receivedAt : undefined;
+    this.traffic.record(provider, status, firstByteMs, now);
+    if (!routed) return;
     this.metrics.requestDuration
       .labels(provider, String(context.message?.stream ?? false))
       .observe((now - context.receivedAt) / 1000);

@@ -36,7 +36,7 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS, timeout: 60_000 });
 }
 
-/** Where the browser tests leave their screenshots (ignored by git; CI keeps the directory with the test output). */
+/** Where the browser tests leave their screenshots (ignored by git). */
 export const SCREENSHOTS_DIR = join(__dirname, '..', '..', 'test-output', 'browser');
 
 /** Saves a full-page screenshot of `page` as test-output/browser/<name>.png. */

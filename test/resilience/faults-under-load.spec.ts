@@ -173,8 +173,10 @@ describe('the token endpoint down while Claude accounts serve', () => {
     expect(afterExpiry.failed).toBe(0);
     expect(subscription.requests.length).toBe(servedBySubscription);
     const status = await getJson(`${gateway.url}/oauth/status`, ADMIN);
-    const [account] = status.body.accounts as { email: string; expired: boolean; last_error: string | null }[];
-    expect(account).toMatchObject({ email: 'dana@example.com' });
+    const [account] = status.body.accounts as { email: string; refresh_retry_at: string | null; last_error: string }[];
+    // The operator sees why: the refresh could not reach the token endpoint, and when it is tried again.
+    expect(account).toMatchObject({ email: 'dana@example.com', refresh_retry_at: expect.any(String) });
+    expect(account!.last_error).toMatch(/token endpoint could not be reached/);
     const route = await getJson(`${gateway.url}/providers/route?model=claude-sonnet-4-5`, ADMIN);
     const reason = JSON.stringify(route.body.candidates);
     expect(reason).toMatch(/token (expired|endpoint)/);

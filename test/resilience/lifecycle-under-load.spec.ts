@@ -33,7 +33,7 @@ describe('SIGTERM with streams in flight', () => {
       settings: { shutdown_grace: GRACE_SECONDS, deduplication: { enabled: false } },
     });
     try {
-      const streams = holdStreams([gateway.url], IN_FLIGHT, { expectedText: SLOW_TEXT });
+      const streams = holdStreams([gateway.url], IN_FLIGHT, SLOW_TEXT);
       await upstream.waitForRequests(IN_FLIGHT);
       const signalled = Date.now();
       gateway.child.kill('SIGTERM');
@@ -60,7 +60,8 @@ describe('SIGTERM with streams in flight', () => {
       expect(outcome.complete).toBe(IN_FLIGHT);
       expect(code).toBe(0);
       expect(seconds).toBeLessThan(GRACE_SECONDS);
-      expect(late.status === 0 ? late.body : late.status).toBe(late.status === 0 ? 'ECONNREFUSED' : 503);
+      // Refused outright, or (on a kept-alive connection) answered 503 by the draining gateway.
+      expect(['ECONNREFUSED', '503']).toContain(late.status === 0 ? late.body : String(late.status));
     } finally {
       await gateway.kill();
     }

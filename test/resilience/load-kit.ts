@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { type FakeBlock } from '../support/fake-upstream';
 import { ensureBuilt, type GatewayProcess, spawnGateway } from '../support/gateway-process';
 import { claudeCodeBody } from '../support/oauth-gateway';
+import { metricInText } from './raw-http';
 
 /** Three text blocks: 18 SSE events, so a stream with a delta every 200 ms stays open about 3.6 s. */
 export const SLOW_CONTENT: FakeBlock[] = [
@@ -47,8 +48,6 @@ export async function startGatewayProcess(
 export interface ProcessReading {
   /** Resident set, MB. */
   readonly rssMb: number;
-  /** The highest resident set so far (VmHWM), MB. */
-  readonly peakRssMb: number;
   readonly fds: number;
 }
 
@@ -57,7 +56,6 @@ export function readProcess(pid: number): ProcessReading {
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
   return {
     rssMb: Math.round(kb('VmRSS') / 102.4) / 10,
-    peakRssMb: Math.round(kb('VmHWM') / 102.4) / 10,
     fds: readdirSync(`/proc/${pid}/fd`).length,
   };
 }
@@ -86,10 +84,8 @@ export function watchMemory(pid: number, everyMs = 100) {
 }
 
 /** A value of one series of the gateway's /metrics (0 when the series is absent). */
-export async function scrape(url: string, series: string, headers: Record<string, string> = {}): Promise<number> {
-  const text = await (await request(`${url}/metrics`, { headers })).body.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : 0;
+export async function scrape(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  return metricInText(await (await request(`${url}/metrics`)).body.text(), name, labels);
 }
 
 export interface StreamOutcome {
@@ -136,39 +132,69 @@ export function manyConnections(count: number): Agent {
   return new Agent({ connections: count, pipelining: 1, headersTimeout: 120_000, bodyTimeout: 120_000 });
 }
 
+interface RequestShape {
+  readonly url: string;
+  readonly body: string;
+  readonly stream: boolean;
+  readonly headers?: Record<string, string>;
+}
+
+type Judge = (status: number, body: string, stream: boolean) => boolean;
+
+/** Counts of what was sent and what was not served, with the first few failures as examples. */
+class Tally {
+  sent = 0;
+  failed = 0;
+  readonly samples: string[] = [];
+
+  fail(sample: string): void {
+    this.failed += 1;
+    if (this.samples.length < 5) this.samples.push(sample);
+  }
+}
+
+/** Sends one request, reads its whole answer, and counts it as failed unless `accept` says it was served. */
+async function sendOne(agent: Agent, shape: RequestShape, accept: Judge, tally: Tally): Promise<void> {
+  tally.sent += 1;
+  try {
+    const response = await request(shape.url, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json', ...shape.headers },
+      body: shape.body,
+    });
+    const body = await response.body.text();
+    if (!accept(response.statusCode, body, shape.stream)) tally.fail(`${response.statusCode}: ${body.slice(0, 300)}`);
+  } catch (error) {
+    tally.fail((error as Error).message);
+  }
+}
+
 /** Sends `count` streaming requests at once, each unique (so none is deduplicated), and reads every one to its end. */
 export async function holdStreams(
   urls: readonly string[],
   count: number,
-  options: { headers?: Record<string, string>; expectedText?: string; agent?: Agent } = {},
+  expectedText: string,
 ): Promise<StreamOutcome> {
-  const agent = options.agent ?? manyConnections(count);
-  const samples: string[] = [];
-  let complete = 0;
-  let failed = 0;
+  const agent = manyConnections(count);
+  const tally = new Tally();
+  const accept: Judge = (status, body) => isComplete(true, status, body, expectedText);
   await Promise.all(
-    Array.from({ length: count }, async (_, i) => {
-      try {
-        const response = await request(`${urls[i % urls.length]}/v1/messages`, {
-          method: 'POST',
-          dispatcher: agent,
-          headers: { 'content-type': 'application/json', ...options.headers },
+    Array.from({ length: count }, (_, i) =>
+      sendOne(
+        agent,
+        {
+          url: `${urls[i % urls.length]}/v1/messages`,
           body: messageBody(`stream ${i} ${Math.random()}`, true),
-        });
-        const body = await response.body.text();
-        if (isComplete(true, response.statusCode, body, options.expectedText)) complete += 1;
-        else {
-          failed += 1;
-          if (samples.length < 5) samples.push(`${response.statusCode}: ${body.slice(0, 300)}`);
-        }
-      } catch (error) {
-        failed += 1;
-        if (samples.length < 5) samples.push((error as Error).message);
-      }
-    }),
+          stream: true,
+        },
+        accept,
+        tally,
+      ),
+    ),
   );
-  if (!options.agent) await agent.close();
-  return { complete, failed, samples };
+  await agent.close();
+  return { complete: tally.sent - tally.failed, failed: tally.failed, samples: tally.samples };
 }
 
 export interface LoopOutcome {
@@ -178,47 +204,24 @@ export interface LoopOutcome {
 }
 
 /**
- * Closed-loop traffic: `workers` loops, each sending its next request when the last one ended, until `seconds` pass
- * or `stop()` says so. `next(i)` gives each request's url, body and headers; `accept` decides what counts as served.
+ * Closed-loop traffic: `workers` loops, each sending its next request when the last one ended, until `seconds` pass.
+ * `next(n)` gives request n's url, body and headers; `accept` decides what counts as served.
  */
 export async function closedLoop(options: {
   workers: number;
   seconds: number;
-  next: (n: number) => { url: string; body: string; stream: boolean; headers?: Record<string, string> };
-  accept?: (status: number, body: string, stream: boolean) => boolean;
-  stop?: () => boolean;
+  next: (n: number) => RequestShape;
+  accept?: Judge;
 }): Promise<LoopOutcome> {
   const agent = manyConnections(options.workers);
   const deadline = Date.now() + options.seconds * 1000;
   const accept = options.accept ?? ((status, body, stream) => isComplete(stream, status, body));
-  const samples: string[] = [];
-  let sent = 0;
-  let failed = 0;
+  const tally = new Tally();
   await Promise.all(
     Array.from({ length: options.workers }, async () => {
-      while (Date.now() < deadline && !options.stop?.()) {
-        const n = sent;
-        sent += 1;
-        const shape = options.next(n);
-        try {
-          const response = await request(shape.url, {
-            method: 'POST',
-            dispatcher: agent,
-            headers: { 'content-type': 'application/json', ...shape.headers },
-            body: shape.body,
-          });
-          const body = await response.body.text();
-          if (!accept(response.statusCode, body, shape.stream)) {
-            failed += 1;
-            if (samples.length < 5) samples.push(`${response.statusCode}: ${body.slice(0, 300)}`);
-          }
-        } catch (error) {
-          failed += 1;
-          if (samples.length < 5) samples.push((error as Error).message);
-        }
-      }
+      while (Date.now() < deadline) await sendOne(agent, options.next(tally.sent), accept, tally);
     }),
   );
   await agent.close();
-  return { sent, failed, samples };
+  return { sent: tally.sent, failed: tally.failed, samples: tally.samples };
 }

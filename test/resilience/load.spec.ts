@@ -45,7 +45,7 @@ describe(`${STREAMS} slow streams held at once`, () => {
     const outcome = await holdStreams(
       replicas.map((g) => g.url),
       STREAMS,
-      { expectedText: SLOW_TEXT },
+      SLOW_TEXT,
     );
     const memory = watches.map((w) => w.stop());
     const rss = replicas.map(

@@ -147,22 +147,14 @@
         : '';
     return [
       [
-        'Provider',
         node('strong', {}, provider.name),
         node('div', { className: 'muted' }, `${provider.type} · ${provider.auth_type}`),
       ],
-      ['State', state, failures],
-      [
-        'Requests / s',
-        traffic ? sparkline(traffic.per_second) : '',
-        traffic ? rate(traffic.requests / windowSeconds) : '0',
-      ],
-      ['Failed · rejected (1 min)', traffic ? `${count(traffic.failed)} · ${count(traffic.rejected)}` : '0 · 0'],
-      [
-        'First byte p50 · p95',
-        traffic && traffic.ttfb_p50_ms !== null ? `${ms(traffic.ttfb_p50_ms)} · ${ms(traffic.ttfb_p95_ms)}` : '–',
-      ],
-      ['Last error', lastError(provider.last_error, provider.last_failure_at)],
+      [state, failures],
+      [traffic ? sparkline(traffic.per_second) : '', traffic ? rate(traffic.requests / windowSeconds) : '0'],
+      [traffic ? `${count(traffic.failed)} · ${count(traffic.rejected)}` : '0 · 0'],
+      [traffic && traffic.ttfb_p50_ms !== null ? `${ms(traffic.ttfb_p50_ms)} · ${ms(traffic.ttfb_p95_ms)}` : '–'],
+      [lastError(provider.last_error, provider.last_failure_at)],
     ];
   }
 
@@ -179,15 +171,14 @@
     const expires = account.expired ? badge('expired', 'bad') : node('span', {}, 'in ', countdown(account.expires_at));
     return [
       [
-        'Account',
         node('strong', {}, account.email),
         node('div', { className: 'muted' }, [account.plan, providers.join(', ')].filter(Boolean).join(' · ')),
       ],
-      ['State', state],
-      ['5-hour window', usageWindow(account.windows['5h'])],
-      ['7-day window', usageWindow(account.windows['7d'])],
-      ['Token expires', expires],
-      ['Last error', lastError(account.last_error || account.notice, null)],
+      [state],
+      [usageWindow(account.windows['5h'])],
+      [usageWindow(account.windows['7d'])],
+      [expires],
+      [lastError(account.last_error || account.notice, null)],
     ];
   }
 
@@ -205,15 +196,14 @@
       .map(([limit, n]) => `${count(n)} by ${limit.replace('_', ' ')}`);
     return [
       [
-        'Teammate',
         node('strong', {}, teammate.client),
         teammate.configured ? '' : node('div', { className: 'muted' }, 'not in clients[]'),
       ],
-      ['Today', spend(teammate.today)],
-      ['Yesterday', spend(teammate.yesterday)],
-      ['Daily budgets', budgets.length ? node('div', {}, ...budgets) : 'none'],
-      ['Rate limits', rates.length ? rates.join(', ') : 'none'],
-      ['Refused', refused.length ? refused.join(', ') : '–'],
+      [spend(teammate.today)],
+      [spend(teammate.yesterday)],
+      [budgets.length ? node('div', {}, ...budgets) : 'none'],
+      [rates.length ? rates.join(', ') : 'none'],
+      [refused.length ? refused.join(', ') : '–'],
     ];
   }
 
@@ -230,11 +220,16 @@
     );
   }
 
-  /** Rows of [label, ...cells content]: the label heads the cell on narrow screens, where rows become cards. */
+  /**
+   * Rows of cells, each cell a list of what it holds. On narrow screens rows become cards, and each cell is headed by
+   * its column's name, taken from the table's own head.
+   */
   function fillTable(id, rows, empty) {
-    const body = $(id).tBodies[0];
+    const table = $(id);
+    const labels = [...table.tHead.rows[0].cells].map((th) => th.textContent);
+    const body = table.tBodies[0];
     if (rows.length === 0) {
-      body.replaceChildren(node('tr', {}, node('td', { className: 'empty', colSpan: 6 }, empty)));
+      body.replaceChildren(node('tr', {}, node('td', { className: 'empty', colSpan: labels.length }, empty)));
       return;
     }
     body.replaceChildren(
@@ -242,7 +237,7 @@
         node(
           'tr',
           {},
-          ...cells.map(([label, ...content]) => node('td', { dataset: { label } }, node('div', {}, ...content))),
+          ...cells.map((content, i) => node('td', { dataset: { label: labels[i] } }, node('div', {}, ...content))),
         ),
       ),
     );
