@@ -18,8 +18,8 @@ export class MessagesController {
 
   @Post('messages')
   @UseInterceptors(ClientLimitInterceptor, DedupInterceptor)
-  create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): Promise<void> {
-    return this.messages.handle(request.gateway, request, reply);
+  create(@Req() request: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.messages.handle(request.gateway, request, reply);
   }
 
   @Post('messages/count_tokens')

@@ -37,7 +37,12 @@ export class MessagesService {
     private readonly usage: UsageRecorder,
   ) {}
 
-  async handle(context: RequestContext, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /**
+   * Resolves once the request is under way, not when its answer ends: a stream can last minutes, and the framework's
+   * per-request machinery (interceptor chains, execution context) would be held for all of it. What must happen at the
+   * end (limits given back, the access line, usage) hangs on the response closing, not on this promise.
+   */
+  handle(context: RequestContext, request: FastifyRequest, reply: FastifyReply): void {
     const message = acceptMessage(context, request, 'messages');
     this.finisher.track(context);
     const ticket = context.dedup;
@@ -58,7 +63,10 @@ export class MessagesService {
         return;
       case 'leader':
       case undefined:
-        return this.lead(context, message, sink, ticket);
+        this.lead(context, message, sink, ticket).catch((error: unknown) =>
+          logUnexpected(this.logger, context.id, GatewayError.internal(context.id, error)),
+        );
+        return;
     }
   }
 
