@@ -55,5 +55,15 @@ export default tseslint.config(
       globals: { ...globals.browser },
     },
   },
+  {
+    // Preloaded into a gateway under test with node --require: plain CommonJS, no build step.
+    files: ['test/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'commonjs',
+      globals: { ...globals.node },
+    },
+  },
   prettier,
 );
