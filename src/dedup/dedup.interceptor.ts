@@ -43,7 +43,12 @@ export class DedupInterceptor implements NestInterceptor {
     );
   }
 
-  private async ticketFor(signature: string, orphanGraceMs: number, requestId: string): Promise<DedupTicket> {
+  private async ticketFor(
+    signature: string,
+    orphanGraceMs: number,
+    requestId: string,
+    firstDecision = true,
+  ): Promise<DedupTicket> {
     const answer = await this.store.cached(signature);
     if (answer) {
       this.hit('cache', requestId);
@@ -52,7 +57,8 @@ export class DedupInterceptor implements NestInterceptor {
     const claim = await this.store.claim(signature);
     if (claim.role === 'follower') {
       this.hit('inflight', requestId);
-      return { role: 'follower', source: claim.source };
+      const reclaim = () => this.ticketFor(signature, orphanGraceMs, requestId, false);
+      return { role: 'follower', source: claim.source, ...(firstDecision ? { reclaim } : {}) };
     }
     return { role: 'leader', lease: claim.lease, orphanGraceMs };
   }

@@ -1,4 +1,6 @@
+import { errorBody } from '../common/gateway-error';
 import type { CallEnd, CallHead, CallSink } from '../messages/call-answer';
+import { formatSseEvent } from '../messages/sse';
 import type { SseChunk } from '../providers/provider-adapter';
 import type { ChunkSource, DedupLease } from './dedup.store';
 import { type AssembledMessage, assembleMessage, StreamAssembly } from './message-assembler';
@@ -27,6 +29,7 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
   private behind: CallSink[] = [];
   private overflowed = false;
   private takesFollowers = true;
+  private givenUp = false;
 
   constructor(
     private readonly onEnd: (log: InMemoryCallLog, outcome: CallEnd) => void,
@@ -97,8 +100,30 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
     this.onEnd(this, outcome);
   }
 
+  /**
+   * The call will not be answered here any more (its leader elsewhere stopped or cannot be reached). Each reader, and
+   * each follower that attaches later, makes a call of its own if it can; the others are told with `error`: an SSE
+   * error event after a stream's start, else an error answer.
+   */
+  giveUp(error: NonNullable<CallEnd['error']>): void {
+    if (this.outcome) return;
+    this.givenUp = true;
+    this.outcome = { failed: true, error };
+    const readers = [...this.readers];
+    this.readers.clear();
+    for (const reader of readers) if (!reader.takeOver?.()) this.tellGivenUp(reader);
+    this.onEnd(this, this.outcome);
+  }
+
   attach(reader: CallSink): void {
     if (this.pending > 0) this.pending -= 1;
+    if (this.givenUp) {
+      if (reader.takeOver?.()) return;
+      if (this.head) reader.start(this.head);
+      for (const chunk of this.chunks ?? []) reader.write(chunk);
+      this.tellGivenUp(reader);
+      return;
+    }
     if (this.head) reader.start(this.head);
     for (const chunk of this.chunks ?? []) reader.write(chunk);
     if (this.overflowed && this.pending === 0 && this.chunks) this.stopKeeping();
@@ -122,6 +147,21 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
       this.assembled = assembleMessage(this.chunks);
     }
     return this.assembled;
+  }
+
+  private tellGivenUp(reader: CallSink): void {
+    const error = this.outcome!.error!;
+    if (!this.head) {
+      reader.start({
+        kind: 'error',
+        status: 502,
+        headers: {},
+        body: JSON.stringify(errorBody(error.type, error.message)),
+      });
+    } else if (this.head.kind === 'stream') {
+      reader.write(formatSseEvent('error', { type: 'error', error }));
+    }
+    reader.end(this.outcome!);
   }
 
   private stopKeeping(): void {

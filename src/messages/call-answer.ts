@@ -35,4 +35,10 @@ export interface CallSink {
   write(chunk: SseChunk): boolean;
   drained(): Promise<void>;
   end(outcome: CallEnd): void;
+  /**
+   * The call this reader follows was given up before its end (the replica leading it stopped or cannot be reached).
+   * A reader that has sent its client nothing yet may make a call of its own instead: it returns true and is read no
+   * more. Otherwise it is told with an error.
+   */
+  takeOver?(): boolean;
 }

@@ -38,14 +38,22 @@ export class MessagesService {
   ) {}
 
   /**
-   * Resolves once the request is under way, not when its answer ends: a stream can last minutes, and the framework's
+   * Returns once the request is under way, not when its answer ends: a stream can last minutes, and the framework's
    * per-request machinery (interceptor chains, execution context) would be held for all of it. What must happen at the
-   * end (limits given back, the access line, usage) hangs on the response closing, not on this promise.
+   * end (limits given back, the access line, usage) hangs on the response closing, not on this call.
    */
   handle(context: RequestContext, request: FastifyRequest, reply: FastifyReply): void {
     const message = acceptMessage(context, request, 'messages');
     this.finisher.track(context);
-    const ticket = context.dedup;
+    this.serve(context, message, reply, context.dedup);
+  }
+
+  private serve(
+    context: RequestContext,
+    message: MessageRequest,
+    reply: FastifyReply,
+    ticket: DedupTicket | undefined,
+  ): void {
     const sink = new ReplySink(context, reply, {
       stream: message.stream,
       dedup: dedupKind(ticket),
@@ -57,9 +65,7 @@ export class MessagesService {
         sink.replay(ticket.answer);
         return;
       case 'follower':
-        this.usage.record(context, message.model);
-        ticket.source.attach(sink);
-        sink.onSettled(() => ticket.source.detach(sink));
+        this.follow(context, message, reply, sink, ticket);
         return;
       case 'leader':
       case undefined:
@@ -68,6 +74,53 @@ export class MessagesService {
         );
         return;
     }
+  }
+
+  /**
+   * Reads along with the call an identical request leads. Should that call be given up before this client got
+   * anything (the replica leading it died or Redis went away), the request is decided again, and most often leads a
+   * call of its own: the client never sees the other request's trouble.
+   */
+  private follow(
+    context: RequestContext,
+    message: MessageRequest,
+    reply: FastifyReply,
+    sink: ReplySink,
+    ticket: Extract<DedupTicket, { role: 'follower' }>,
+  ): void {
+    let tookOver = false;
+    let accounted = false;
+    // Accounted once, when it is answered (or at the end if never): a follower that takes over is accounted by its call.
+    const account = () => {
+      if (accounted || tookOver) return;
+      accounted = true;
+      this.usage.record(context, message.model);
+    };
+    const reader: CallSink = {
+      start: (head) => {
+        account();
+        sink.start(head);
+      },
+      write: (chunk) => sink.write(chunk),
+      drained: () => sink.drained(),
+      end: (outcome) => sink.end(outcome),
+      takeOver: () => {
+        if (!ticket.reclaim || sink.committed || reply.raw.destroyed) return false;
+        tookOver = true;
+        ticket.source.detach(reader);
+        this.logger.log(`[${context.id}] the identical request it read along with was given up; deciding again`);
+        void ticket.reclaim().then(
+          (next) => this.serve(context, message, reply, (context.dedup = next)),
+          () => this.serve(context, message, reply, (context.dedup = undefined)),
+        );
+        return true;
+      },
+    };
+    ticket.source.attach(reader);
+    sink.onSettled(() => {
+      ticket.source.detach(reader);
+      account();
+    });
   }
 
   private async lead(

@@ -50,6 +50,11 @@ export class ReplySink implements CallSink {
     });
   }
 
+  /** Whether anything has gone to the client yet (a head, a chunk, an answer). */
+  get committed(): boolean {
+    return this.state === 'streaming' || this.state === 'done';
+  }
+
   /** The client went away before its answer was complete. */
   onGone(listener: () => void): void {
     this.goneListeners.push(listener);

@@ -1,6 +1,6 @@
 /**
  * Two real gateway processes (`node dist/main.js`) on one Redis, under a key prefix of this file's own: a leading
- * replica killed with SIGKILL mid-stream, and one Claude account refreshed from both at once.
+ * replica killed with SIGKILL mid-stream or before it answered, and one Claude account refreshed from both at once.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -105,6 +105,33 @@ describe('two gateway processes on one Redis', () => {
     const retry = await postJson(`${b.url}/v1/messages`, body);
     expect(retry.status).toBe(200);
     expect(streamedBlocks(retry.text)).toEqual([{ type: 'text', text: 'early words and the rest' }]);
+    expect(upstream.requests).toHaveLength(2);
+  }, 30_000);
+
+  it('should serve the followers on B with a call of their own when the leading A is killed before answering', async () => {
+    const [a, b] = await replicas({
+      providers: [anthropicProvider('main', upstream.url)],
+      model_routes: { '*': [{ provider: 'main', model: 'passthrough', priority: 1 }] },
+      settings: { log_file_path: '', deduplication: { enabled: true }, state: sharedState() },
+    });
+    // A's call gets no answer at all, not even a status line; the calls after it are answered whole.
+    upstream.enqueue({ kind: 'custom', handle: () => undefined });
+    upstream.setDefault({ kind: 'custom', handle: (_req, res) => void streamWithPauses(res, {}) });
+    const body = messageBody(true, `killed before answering ${randomUUID()}`);
+    const leader = postJson(`${a.url}/v1/messages`, body).catch((error: unknown) => error);
+    await upstream.waitForRequests(1);
+    const followers = [postJson(`${b.url}/v1/messages`, body), postJson(`${b.url}/v1/messages`, body)];
+    await eventually(async () => (await inflightHits(b)) === 2, 'both requests on B to follow A');
+
+    await a.kill();
+    const answers = await Promise.all(followers);
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(sseEvents(answer.text).map((e) => e.event)).not.toContain('error');
+      expect(streamedBlocks(answer.text)).toEqual([{ type: 'text', text: 'early words and the rest' }]);
+    }
+    await leader;
+    // The two on B shared one call of their own.
     expect(upstream.requests).toHaveLength(2);
   }, 30_000);
 

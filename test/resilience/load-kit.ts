@@ -204,14 +204,15 @@ export interface LoopOutcome {
 }
 
 /**
- * Closed-loop traffic: `workers` loops, each sending its next request when the last one ended, until `seconds` pass.
- * `next(n)` gives request n's url, body and headers; `accept` decides what counts as served.
+ * Closed-loop traffic: `workers` loops, each sending its next request when the last one ended, until `seconds` pass
+ * or `done()` says so. `next(n)` gives request n's url, body and headers; `accept` decides what counts as served.
  */
 export async function closedLoop(options: {
   workers: number;
   seconds: number;
   next: (n: number) => RequestShape;
   accept?: Judge;
+  done?: () => boolean;
 }): Promise<LoopOutcome> {
   const agent = manyConnections(options.workers);
   const deadline = Date.now() + options.seconds * 1000;
@@ -219,7 +220,7 @@ export async function closedLoop(options: {
   const tally = new Tally();
   await Promise.all(
     Array.from({ length: options.workers }, async () => {
-      while (Date.now() < deadline) await sendOne(agent, options.next(tally.sent), accept, tally);
+      while (Date.now() < deadline && !options.done?.()) await sendOne(agent, options.next(tally.sent), accept, tally);
     }),
   );
   await agent.close();

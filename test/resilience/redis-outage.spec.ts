@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { type FakeUpstream, startFakeUpstream } from '../support/fake-upstream';
 import { eventually } from '../support/e2e-helpers';
+import { closedLoop, isComplete, messageBody } from './load-kit';
 import {
   anthropicProvider,
   getJson,
@@ -84,21 +85,24 @@ describe('Redis going away under load and coming back', () => {
     /^balancer_state_backend_up 1$/m.test((await getJson(`${gateway.url}/metrics`)).text);
 
   it('should fail no request while Redis is killed and restarted, and share state again afterwards', async () => {
-    let failed = 0;
     let answered = 0;
     let loading = true;
-    const load = (async () => {
-      for (let i = 0; loading && i < 5_000; i += 1) {
-        const gateway = i % 2 === 0 ? a : b;
-        const response = await postJson(`${gateway.url}/v1/messages`, {
-          model: 'claude-sonnet-4-5',
-          max_tokens: 5,
-          messages: userMessage(`request ${i}`),
-        });
-        if (response.status === 200) answered += 1;
-        else failed += 1;
-      }
-    })();
+    // 16 workers over both replicas, streams and JSON, some of them identical (dedup claims and replays in Redis).
+    const load = closedLoop({
+      workers: 16,
+      seconds: 60,
+      done: () => !loading,
+      next: (n) => {
+        const stream = n % 3 === 0;
+        const text = n % 5 === 0 ? `the same ${Math.floor(n / 50)}` : `request ${n}`;
+        return { url: `${(n % 2 === 0 ? a : b).url}/v1/messages`, body: messageBody(text, stream), stream };
+      },
+      accept: (status, body, stream) => {
+        const whole = isComplete(stream, status, body);
+        if (whole) answered += 1;
+        return whole;
+      },
+    });
 
     await eventually(() => answered >= 50, 'some load before the outage', 20_000);
     await stopRedis(redis);
@@ -110,16 +114,27 @@ describe('Redis going away under load and coming back', () => {
     const during = await getJson(`${a.url}/health`);
     expect(during.status).toBe(200);
     expect(during.body.details.state.status).toBe('down');
-    const answeredWhileDown = answered;
-    await eventually(() => answered >= answeredWhileDown + 50, 'load to go on without Redis', 20_000);
+    const answeredBeforeDown = answered;
+    const downSince = Date.now();
+    await eventually(
+      () => answered >= answeredBeforeDown + 300 && Date.now() - downSince >= 2_000,
+      'two seconds of load without Redis',
+      20_000,
+    );
+    const answeredWhileDown = answered - answeredBeforeDown;
 
     redis = await startRedis(port);
     await eventually(async () => (await backendUp(a)) && (await backendUp(b)), 'both replicas to reconnect', 15_000);
     const after = await getJson(`${b.url}/health`);
     expect(after.body.details.state.status).toBe('up');
     loading = false;
-    await load;
-    expect(failed).toBe(0);
+    const outcome = await load;
+    process.stdout.write(
+      `redis killed and restarted: ${outcome.sent} requests over two replicas, ${outcome.failed} failed, ` +
+        `${answeredWhileDown} of them answered while Redis was down\n`,
+    );
+    expect(outcome.samples).toEqual([]);
+    expect(outcome.failed).toBe(0);
 
     // Shared again: a cooldown through A holds on B.
     upstream.enqueue({ kind: 'status', status: 500, message: 'x' }, { kind: 'status', status: 500, message: 'x' });

@@ -128,6 +128,30 @@ describe('RedisDedupStore across replicas', () => {
     expect((await b.claim('sig')).role).toBe('leader');
   });
 
+  it('should let readers on B that got nothing yet take over when A dies before answering, and tell the others', async () => {
+    const [a, b] = await replicas('dies-early');
+    leaseOf(await a.claim('sig'));
+    const follow = await b.claim('sig');
+    if (follow.role !== 'follower') throw new Error('expected to follow');
+    const taker = Object.assign(new RecordingReader(), { takeOver: jest.fn(() => true) });
+    const declines = Object.assign(new RecordingReader(), { takeOver: jest.fn(() => false) });
+    follow.source.attach(taker);
+    follow.source.attach(declines);
+    await a.onApplicationShutdown();
+    await opened.find((o) => o.store === a)!.backend.close();
+    const ended = await declines.whenEnded();
+    expect(ended).toMatchObject({ failed: true, error: { type: 'api_error' } });
+    expect(declines.heads).toEqual([expect.objectContaining({ kind: 'error', status: 502 })]);
+    expect(taker.takeOver).toHaveBeenCalledTimes(1);
+    expect(taker.heads).toEqual([]);
+    expect(taker.ended).toBeUndefined();
+    // A follower that attaches after the call was given up is offered the same.
+    const late = Object.assign(new RecordingReader(), { takeOver: jest.fn(() => true) });
+    follow.source.attach(late);
+    expect(late.takeOver).toHaveBeenCalledTimes(1);
+    expect((await b.claim('sig')).role).toBe('leader');
+  });
+
   it('should keep the leader’s call alive while B reads it, and let it go once B stops', async () => {
     const [a, b] = await replicas('orphan');
     const lease = leaseOf(await a.claim('sig'));

@@ -1,6 +1,4 @@
-import { errorBody } from '../../common/gateway-error';
 import type { CallEnd, CallHead } from '../../messages/call-answer';
-import { formatSseEvent } from '../../messages/sse';
 import type { InMemoryCallLog } from '../in-memory-call-log';
 import type { StreamEntry, TailReader } from './stream-tail';
 
@@ -12,8 +10,9 @@ const LEADER_GONE: NonNullable<CallEnd['error']> = {
 
 /**
  * Feeds a call another replica leads into this replica's log of it, from the answer stream in Redis: the local
- * readers get the head, the chunks and the end as the leader wrote them. When the leader is gone before the end, the
- * readers are told with an error instead of waiting forever.
+ * readers get the head, the chunks and the end as the leader wrote them. When the leader is gone before the end (or
+ * Redis cannot be reached to know), the log gives the call up: readers that have sent nothing make their own call,
+ * the others are told with an error instead of waiting forever.
  */
 export class RemoteCallFeed implements TailReader {
   private started = false;
@@ -48,20 +47,12 @@ export class RemoteCallFeed implements TailReader {
     }
   }
 
-  /** The leader stopped without finishing: readers that have the stream get an SSE error, the others an error answer. */
+  /** The leader stopped without finishing, or cannot be reached. */
   leaderGone(): void {
     if (this.finished) return;
-    if (this.started) {
-      this.log.write(formatSseEvent('error', { type: 'error', error: LEADER_GONE }));
-    } else {
-      this.log.start({
-        kind: 'error',
-        status: 502,
-        headers: {},
-        body: JSON.stringify(errorBody(LEADER_GONE.type, LEADER_GONE.message)),
-      });
-    }
-    this.finish({ failed: true, error: LEADER_GONE });
+    this.finished = true;
+    this.log.giveUp(LEADER_GONE);
+    this.onFinished();
   }
 
   /** Nobody here reads along any more. */
