@@ -21,7 +21,7 @@
  * run instead), BENCH_WARMUP_SECONDS (default 1), BENCH_CONCURRENCY (default "1,32"), BENCH_SMALL=0 (skip the
  * small-body cases), BENCH_LONG_DELTAS (text deltas in the long answer, default 2000; 0 skips the long-answer
  * case), BENCH_LONG_CONCURRENCY (default "1,32"), BENCH_LOG_LEVEL (gateway log level, default info),
- * BENCH_GATEWAY_NODE_ARGS (extra node flags for the gateway, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"; summarise
+ * BENCH_GATEWAY_NODE_ARGS (node flags for the gateway after npm start's own, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"; summarise
  * the profile with `node -r esbuild-register bench/profile-summary.ts /tmp/prof/CPU.*.cpuprofile`),
  * BENCH_PASSTHROUGH_NODE_ARGS (the same for the passthrough proxy), BENCH_KEEP=1 (keep the temp dir with config and
  * log), BENCH_ONLY (run only the cases whose name contains this text, or any of several texts separated by commas,
@@ -44,6 +44,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { claudeCodeBody, claudeCodeHeaders, smallBody } from './claude-code-body';
 import { longAnswerModel, startFakeUpstream, streamAnswerBytes } from './fake-upstream';
+import { shippedNodeFlags } from '../test/support/gateway-process';
 import { measureValidation } from './validation-cost';
 
 const BENCH_CLIENT_KEY = 'sk-ant-bench-client-key';
@@ -132,7 +133,8 @@ function readOptions(env: NodeJS.ProcessEnv): Options {
     logLevel: env.BENCH_LOG_LEVEL ?? 'info',
     state: env.BENCH_STATE === 'redis' ? 'redis' : 'memory',
     limits: env.BENCH_LIMITS === '1',
-    nodeArgs: (env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    // As shipped (npm start's node flags), then the extra ones.
+    nodeArgs: [...shippedNodeFlags(GATEWAY_DIR), ...(env.BENCH_GATEWAY_NODE_ARGS ?? '').split(/\s+/).filter(Boolean)],
     passthroughNodeArgs: (env.BENCH_PASSTHROUGH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
     keep: env.BENCH_KEEP === '1',
     only: (env.BENCH_ONLY ?? '')

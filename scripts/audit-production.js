@@ -20,7 +20,9 @@ if (report.statusCode !== undefined || report.error) {
 }
 
 const counts = report.metadata?.vulnerabilities ?? {};
-const serious = Object.values(report.vulnerabilities ?? {}).filter((v) => v.severity === 'high' || v.severity === 'critical');
+const serious = Object.values(report.vulnerabilities ?? {}).filter(
+  (v) => v.severity === 'high' || v.severity === 'critical',
+);
 process.stdout.write(`npm audit --omit=dev: ${JSON.stringify(counts)}\n`);
 for (const v of serious) {
   const via = v.via.map((cause) => (typeof cause === 'string' ? cause : `${cause.title} (${cause.url})`)).join('; ');

@@ -1,10 +1,12 @@
 import type { UsageWindow } from './account-answer';
 import { type AccountRecord, tokenPreview } from './account-record';
 import type { AccountState } from './account-state.store';
+import { refreshBlockedUntil } from './token-expiry';
 
 /** How an account reads on /oauth/status and /providers: its state, windows and token previews, never a token. */
 export function accountSummary(record: AccountRecord, state: AccountState, now = Date.now()) {
-  const parked = state.parked && state.parked.until > now ? state.parked : null;
+  const parked =
+    (state.parked && state.parked.until > now ? state.parked : null) ?? restingForRefresh(record, state, now);
   const familyParks = Object.fromEntries(
     Object.entries(state.familyParks)
       .filter(([, park]) => park.until > now)
@@ -31,6 +33,13 @@ export function accountSummary(record: AccountRecord, state: AccountState, now =
     access_token: tokenPreview(record.accessToken),
     refresh_token: tokenPreview(record.refreshToken),
   };
+}
+
+/** A token that ran out while its refresh backs off rests the account as a park would, until the next try. */
+function restingForRefresh(record: AccountRecord, state: AccountState, now: number) {
+  const until = refreshBlockedUntil(record, state, now);
+  if (until === undefined) return null;
+  return { until, reason: 'its access token has run out and refreshing it failed (see last_error); tried again then' };
 }
 
 export type AccountSummary = ReturnType<typeof accountSummary>;

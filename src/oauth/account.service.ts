@@ -11,12 +11,11 @@ import { type AccountAnswer, modelFamily, readUnifiedLimits } from './account-an
 import type { AccountRecord } from './account-record';
 import { AccountRefresher } from './account-refresher';
 import { type AccountState, AccountStateStore } from './account-state.store';
+import { refreshBlockedUntil, tokenUsable } from './token-expiry';
 import { TokenStore } from './token.store';
 
 export const OAUTH_BETA = 'oauth-2025-04-20';
 export const ACCOUNT_SESSION_STICKY_MS = 60 * 60 * 1000;
-/** A token this close to its end is not sent: it could expire on the way. */
-const EXPIRY_SLACK_MS = 10_000;
 const EXTRA_USAGE_REST_MS = 60_000;
 
 /** One account chosen for one attempt, with the credential to send. */
@@ -97,8 +96,9 @@ export class AccountService {
     if (state.throttledUntil !== null && state.throttledUntil > now) {
       return `throttled until ${new Date(state.throttledUntil).toISOString()}`;
     }
-    if (record.expiresAt <= now + EXPIRY_SLACK_MS && state.refreshRetryAt !== null && state.refreshRetryAt > now) {
-      return `token expired and the token endpoint is backing off until ${new Date(state.refreshRetryAt).toISOString()}`;
+    const blocked = refreshBlockedUntil(record, state, now);
+    if (blocked !== undefined) {
+      return `token expired and the token endpoint is backing off until ${new Date(blocked).toISOString()}`;
     }
     return undefined;
   }
@@ -221,14 +221,14 @@ export class AccountService {
     if (record.expiresAt - Date.now() > margin) return record;
     try {
       const fresh = await this.refresher.refresh(record.email, { seen: record.refreshToken });
-      if (fresh?.status === 'ok' && fresh.expiresAt > Date.now() + EXPIRY_SLACK_MS) return fresh;
+      if (fresh?.status === 'ok' && tokenUsable(fresh, Date.now())) return fresh;
       reasons.push(
         `${record.email}: ${fresh?.status ?? 'forgotten'}${fresh?.statusReason ? ` (${fresh.statusReason})` : ''}`,
       );
       return undefined;
     } catch (error) {
       // The endpoint failed for a reason that passes: a token that is still valid keeps serving meanwhile.
-      if (record.expiresAt > Date.now() + EXPIRY_SLACK_MS) return record;
+      if (tokenUsable(record, Date.now())) return record;
       reasons.push(`${record.email}: token expired and refresh failed (${(error as Error).message})`);
       return undefined;
     }

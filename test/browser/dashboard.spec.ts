@@ -1,8 +1,8 @@
 /**
  * The dashboard in a real browser, as the person watching the pool sees it: the page asks for the admin key once per
  * tab, then shows the providers (one failing, one healthy, one of Claude accounts), the accounts and the teammates; a
- * request makes the failing provider's cooldown appear on the next refresh. Account emails and upstream error texts
- * that carry markup show as text and never run; no key is ever in the DOM. Screenshots at 1280×800 and on a phone go
+ * request makes the failing provider's cooldown appear on the next refresh. Account emails, provider and teammate names
+ * and upstream error texts that carry markup show as text and never run; no key is ever in the DOM. Screenshots at 1280×800 and on a phone go
  * to test-output/browser/.
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -30,6 +30,9 @@ const ALICE_KEY = 'alice-dashboard-browser-6b1d9e4a2c8f0537';
 const MARKER = 'xss-executed';
 const HOSTILE_EMAIL = `<img src=x onerror="console.log('${MARKER}-email');alert(1)">@example.com`;
 const HOSTILE_ERROR = `<script>console.log('${MARKER}-error');alert(2)</script> upstream is overloaded`;
+const HOSTILE_PROVIDER = `<svg onload="console.log('${MARKER}-provider');alert(3)">spare`;
+const HOSTILE_CLIENT = `<iframe srcdoc="<script>parent.console.log('${MARKER}-client')</script>">bob`;
+const BOB_KEY = 'bob-dashboard-browser-2e7c5a1f9b3d6048';
 const PHONE = { width: 390, height: 844 };
 
 describe('the dashboard page', () => {
@@ -42,7 +45,14 @@ describe('the dashboard page', () => {
   let browser: Browser;
   let context: BrowserContext;
   let seen: { dialogs: string[]; console: string[] };
-  const secrets: string[] = [ADMIN_KEY, ALICE_KEY, 'sk-provider-flaky-secret', 'sk-provider-steady-secret'];
+  const secrets: string[] = [
+    ADMIN_KEY,
+    ALICE_KEY,
+    BOB_KEY,
+    'sk-provider-flaky-secret',
+    'sk-provider-steady-secret',
+    `sk-provider-${HOSTILE_PROVIDER}-secret`,
+  ];
 
   beforeAll(async () => {
     // Before anything is started: a missing Chromium must fail the suite, not leave servers open behind it.
@@ -60,9 +70,13 @@ describe('the dashboard page', () => {
         anthropicProvider('flaky', flaky.url),
         anthropicProvider('steady', steady.url),
         oauthProvider('subscription', subscription.url),
+        anthropicProvider(HOSTILE_PROVIDER, steady.url),
       ],
-      model_routes: routeAll('flaky', 'steady', 'subscription'),
-      clients: [{ name: 'alice', key: ALICE_KEY, daily_token_budget: 50_000, rpm: 120 }],
+      model_routes: routeAll('flaky', 'steady', 'subscription', HOSTILE_PROVIDER),
+      clients: [
+        { name: 'alice', key: ALICE_KEY, daily_token_budget: 50_000, rpm: 120 },
+        { name: HOSTILE_CLIENT, key: BOB_KEY },
+      ],
       settings: {
         admin_key: ADMIN_KEY,
         unhealthy_threshold: 1,
@@ -147,10 +161,11 @@ describe('the dashboard page', () => {
     const page = await openDashboard();
     await giveKey(page, ADMIN_KEY);
     await page.locator('#board').waitFor();
-    expect(await page.locator('#providers tbody tr').count()).toBe(3);
-    for (const name of ['flaky', 'steady', 'subscription']) {
+    expect(await page.locator('#providers tbody tr').count()).toBe(4);
+    for (const name of ['flaky', 'steady', 'subscription', HOSTILE_PROVIDER]) {
       await expect(providerRow(page, name).locator('.badge').textContent()).resolves.toBe('healthy');
     }
+    await page.locator('#teammates tbody tr', { hasText: HOSTILE_CLIENT }).waitFor();
     expect(await page.locator('#accounts tbody tr').count()).toBe(2);
     await page.locator('#accounts strong', { hasText: HOSTILE_EMAIL }).waitFor();
 

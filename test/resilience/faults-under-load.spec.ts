@@ -173,9 +173,16 @@ describe('the token endpoint down while Claude accounts serve', () => {
     expect(afterExpiry.failed).toBe(0);
     expect(subscription.requests.length).toBe(servedBySubscription);
     const status = await getJson(`${gateway.url}/oauth/status`, ADMIN);
-    const [account] = status.body.accounts as { email: string; refresh_retry_at: string | null; last_error: string }[];
-    // The operator sees why: the refresh could not reach the token endpoint, and when it is tried again.
-    expect(account).toMatchObject({ email: 'dana@example.com', refresh_retry_at: expect.any(String) });
+    const [account] = status.body.accounts as Record<string, string | boolean | null>[];
+    // The operator sees that it rests and why: the token ran out, the refresh could not reach the token endpoint, and
+    // when it is tried again.
+    expect(account).toMatchObject({
+      email: 'dana@example.com',
+      state: 'parked',
+      refresh_retry_at: expect.any(String),
+    });
+    expect(account!.parked_until).toBe(account!.refresh_retry_at);
+    expect(account!.state_reason).toMatch(/access token has run out/);
     expect(account!.last_error).toMatch(/token endpoint could not be reached/);
     const route = await getJson(`${gateway.url}/providers/route?model=claude-sonnet-4-5`, ADMIN);
     const reason = JSON.stringify(route.body.candidates);

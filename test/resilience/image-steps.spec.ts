@@ -8,7 +8,7 @@ import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmS
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
-import { ensureBuilt, exited, freePort } from '../support/gateway-process';
+import { ensureBuilt, exited, freePort, shippedNodeFlags } from '../support/gateway-process';
 
 const root = resolve(__dirname, '..', '..');
 const NOBODY = 65534;
@@ -47,6 +47,8 @@ describe('the container image’s runtime steps', () => {
     expect(stage.install.slice(0, 2)).toEqual(['npm', 'ci']);
     expect(stage.install).toContain('--omit=dev');
     expect(stage.env.HOST).toBe('0.0.0.0');
+    // The image runs what npm start runs, node flags included.
+    expect(stage.cmd).toEqual(['node', ...shippedNodeFlags(), 'dist/main.js']);
 
     dir = mkdtempSync(join(tmpdir(), 'balancer-image-'));
     for (const file of ['package.json', 'package-lock.json', 'providers.example.yaml']) {

@@ -1,10 +1,19 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { request } from 'undici';
 
 const root = resolve(__dirname, '..', '..');
 export const GATEWAY_MAIN = join(root, 'dist', 'main.js');
+
+/** The node flags `npm start` in `dir`'s package.json runs dist/main.js with (the image's CMD is held to the same). */
+export function shippedNodeFlags(dir = root): string[] {
+  const scripts = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts?: { start?: string } })
+    .scripts;
+  const start = /^node (.*?)\s*dist\/main\.js$/.exec(scripts?.start ?? '');
+  return start?.[1] ? start[1].split(/\s+/) : [];
+}
 
 /** Builds dist/ if the sources are newer (the process tests run the built gateway, as users do). */
 export function ensureBuilt(): void {
@@ -38,7 +47,10 @@ export interface GatewayProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `node dist/main.js --config <path>` on a free port and resolves once it answers /health/live. */
+/**
+ * Starts the gateway as `npm start` does (its node flags, dist/main.js, `--config <path>`) on a free port and resolves
+ * once it answers /health/live.
+ */
 export async function spawnGateway(
   configPath: string,
   cwd: string,
@@ -47,7 +59,8 @@ export async function spawnGateway(
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   let output = '';
-  const child = spawn(process.execPath, [GATEWAY_MAIN, '--config', configPath, '--port', String(port)], {
+  const args = [...shippedNodeFlags(), GATEWAY_MAIN, '--config', configPath, '--port', String(port)];
+  const child = spawn(process.execPath, args, {
     cwd,
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

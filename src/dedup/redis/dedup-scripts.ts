@@ -54,20 +54,26 @@ return 1
 `;
 
 /**
- * The leader's heartbeat: keeps its call alive, and extends its lease (or takes it back after Redis lost it) while it
- * still takes followers. ARGV: call id, lease ms, '1' to hold the lease. Returns how many replicas read along.
+ * Leaders' heartbeats, several calls at once: each keeps its call alive, and extends its lease (or takes it back
+ * after Redis lost it) while it still takes followers. KEYS the lease keys; ARGV: lease ms, then a call id and '1' to
+ * hold the lease (else '0') per key. Returns, per call, how many replicas read along.
  */
-export const LEADER_BEAT = `
-redis.call('SET', KEYS[1] .. ':alive:' .. ARGV[1], 1, 'PX', ARGV[2])
-if ARGV[3] == '1' then
-  local holder = redis.call('GET', KEYS[1])
-  if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  elseif not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
-end
+export const LEADER_BEATS = `
 ${SERVER_NOW}
-local readers = KEYS[1] .. ':readers:' .. ARGV[1]
-redis.call('ZREMRANGEBYSCORE', readers, '-inf', now)
-return redis.call('ZCARD', readers)
+local readersPerCall = {}
+for i, lease in ipairs(KEYS) do
+  local callId = ARGV[2 * i]
+  redis.call('SET', lease .. ':alive:' .. callId, 1, 'PX', ARGV[1])
+  if ARGV[2 * i + 1] == '1' then
+    local holder = redis.call('GET', lease)
+    if holder == callId then redis.call('PEXPIRE', lease, ARGV[1])
+    elseif not holder then redis.call('SET', lease, callId, 'PX', ARGV[1]) end
+  end
+  local readers = lease .. ':readers:' .. callId
+  redis.call('ZREMRANGEBYSCORE', readers, '-inf', now)
+  readersPerCall[i] = redis.call('ZCARD', readers)
+end
+return readersPerCall
 `;
 
 /**

@@ -9,7 +9,7 @@ import { CallMirror } from './call-mirror';
 import {
   APPEND,
   CLAIM,
-  LEADER_BEAT,
+  LEADER_BEATS,
   READER_BEAT,
   READER_LEAVE,
   RELEASE_ENDED,
@@ -37,6 +37,8 @@ const WANT_CHANNEL = 'dedup-want';
  * moment reads the finished answer.
  */
 const RELEASE_BATCH_MS = 10;
+/** Leaders' heartbeats go to Redis this many to a script: one command for a busy replica's calls, none too long. */
+const BEATS_PER_SCRIPT = 500;
 
 interface Lead {
   readonly signature: string;
@@ -83,7 +85,7 @@ export class RedisDedupStore extends DedupStore {
     readonly stopTakingFollowers: (...args: (string | number)[]) => Promise<number | undefined>;
     readonly releaseEnded: (...args: (string | number)[]) => Promise<number[] | undefined>;
     readonly append: (...args: (string | number | Buffer)[]) => Promise<number | undefined>;
-    readonly leaderBeat: (...args: (string | number)[]) => Promise<number | undefined>;
+    readonly leaderBeats: (...args: (string | number)[]) => Promise<number[] | undefined>;
     readonly readerBeat: (...args: (string | number)[]) => Promise<number | undefined>;
     readonly readerLeave: (...args: (string | number)[]) => Promise<number | undefined>;
   };
@@ -102,7 +104,7 @@ export class RedisDedupStore extends DedupStore {
       stopTakingFollowers: backend.script(STOP_TAKING_FOLLOWERS, 1),
       releaseEnded: backend.script(RELEASE_ENDED),
       append: backend.script(APPEND, 2),
-      leaderBeat: backend.script(LEADER_BEAT, 1),
+      leaderBeats: backend.script(LEADER_BEATS),
       readerBeat: backend.script(READER_BEAT, 1),
       readerLeave: backend.script(READER_LEAVE, 1),
     };
@@ -319,22 +321,26 @@ export class RedisDedupStore extends DedupStore {
       this.beat = undefined;
       return;
     }
-    await Promise.all([
-      ...[...this.leads].map(([callId, lead]) => this.beatLead(callId, lead)),
-      ...[...this.follows.values()].map((follow) => this.beatFollow(follow)),
-    ]);
+    await Promise.all([this.beatLeads(), ...[...this.follows.values()].map((follow) => this.beatFollow(follow))]);
   }
 
-  private async beatLead(callId: string, lead: Lead): Promise<void> {
+  private async beatLeads(): Promise<void> {
     // A leader whose copy broke stops beating, so that its readers elsewhere give up on it.
-    if (lead.broken) return;
-    const readers = await this.scripts.leaderBeat(
-      leaseKey(lead.signature),
-      callId,
-      this.times.leaseMs,
-      lead.holding ? '1' : '0',
-    );
-    if (readers === undefined) return;
+    const beating = [...this.leads].filter(([, lead]) => !lead.broken);
+    for (let start = 0; start < beating.length; start += BEATS_PER_SCRIPT) {
+      const batch = beating.slice(start, start + BEATS_PER_SCRIPT);
+      const readers = await this.scripts.leaderBeats(
+        batch.length,
+        ...batch.map(([, lead]) => leaseKey(lead.signature)),
+        this.times.leaseMs,
+        ...batch.flatMap(([callId, lead]) => [callId, lead.holding ? '1' : '0']),
+      );
+      if (readers) batch.forEach(([callId, lead], i) => this.readAlong(callId, lead, readers[i] ?? 0));
+    }
+  }
+
+  /** After a beat: mirror the call for readers elsewhere, or stop mirroring once none is left. */
+  private readAlong(callId: string, lead: Lead, readers: number): void {
     if (readers > 0) this.mirror(callId, lead);
     else if (lead.mirror) {
       // Nobody elsewhere reads along any more: the call need not outlive its own client for them.
