@@ -3,6 +3,19 @@ import prettier from 'eslint-config-prettier';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+/** Files that run as they are written: no build step, no type information. */
+function plainJavaScript(files, sourceType, environment) {
+  return {
+    files,
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType,
+      globals: { ...environment },
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'coverage/**', 'node_modules/**', 'scripts/**', 'eslint.config.mjs'] },
   js.configs.recommended,
@@ -45,25 +58,9 @@ export default tseslint.config(
       '@typescript-eslint/unbound-method': 'off',
     },
   },
-  {
-    // The dashboard's own script runs in the browser as it is, with no build step and no type information.
-    files: ['src/dashboard/page/*.js'],
-    ...tseslint.configs.disableTypeChecked,
-    languageOptions: {
-      ...tseslint.configs.disableTypeChecked.languageOptions,
-      sourceType: 'script',
-      globals: { ...globals.browser },
-    },
-  },
-  {
-    // Preloaded into a gateway under test with node --require: plain CommonJS, no build step.
-    files: ['test/**/*.js'],
-    ...tseslint.configs.disableTypeChecked,
-    languageOptions: {
-      ...tseslint.configs.disableTypeChecked.languageOptions,
-      sourceType: 'commonjs',
-      globals: { ...globals.node },
-    },
-  },
+  // The dashboard's own script runs in the browser as it is, with no build step and no type information.
+  plainJavaScript(['src/dashboard/page/*.js'], 'script', globals.browser),
+  // Preloaded into a gateway under test with node --require.
+  plainJavaScript(['test/**/*.js'], 'commonjs', globals.node),
   prettier,
 );

@@ -71,22 +71,31 @@ describe('two gateway processes on one Redis', () => {
     return Number(/^balancer_dedup_hits_total\{kind="inflight"\} (\d+)/m.exec(text)?.[1] ?? 0);
   };
 
-  it('should give the followers on B an error when the leading A is killed mid-stream, and serve the retry', async () => {
-    const [a, b] = await replicas({
+  const dedupReplicas = () =>
+    replicas({
       providers: [anthropicProvider('main', upstream.url)],
       model_routes: { '*': [{ provider: 'main', model: 'passthrough', priority: 1 }] },
       settings: { log_file_path: '', deduplication: { enabled: true }, state: sharedState() },
     });
+
+  /** Sends `body` to A, then twice to B, and resolves once both requests on B read along with A's call. */
+  async function followersOnB(a: GatewayProcess, b: GatewayProcess, body: ReturnType<typeof messageBody>) {
+    const leader = postJson(`${a.url}/v1/messages`, body).catch((error: unknown) => error);
+    await upstream.waitForRequests(1);
+    const followers = [postJson(`${b.url}/v1/messages`, body), postJson(`${b.url}/v1/messages`, body)];
+    await eventually(async () => (await inflightHits(b)) === 2, 'both requests on B to follow A');
+    return { leader, followers };
+  }
+
+  it('should give the followers on B an error when the leading A is killed mid-stream, and serve the retry', async () => {
+    const [a, b] = await dedupReplicas();
     const hold = gate();
     upstream.setDefault({
       kind: 'custom',
       handle: (_req, res) => void streamWithPauses(res, { [SECOND_DELTA]: hold.opened }),
     });
     const body = messageBody(true, `killed mid-stream ${randomUUID()}`);
-    const leader = postJson(`${a.url}/v1/messages`, body).catch((error: unknown) => error);
-    await upstream.waitForRequests(1);
-    const followers = [postJson(`${b.url}/v1/messages`, body), postJson(`${b.url}/v1/messages`, body)];
-    await eventually(async () => (await inflightHits(b)) === 2, 'both requests on B to follow A');
+    const { leader, followers } = await followersOnB(a, b, body);
 
     await a.kill();
     const answers = await Promise.all(followers);
@@ -109,19 +118,12 @@ describe('two gateway processes on one Redis', () => {
   }, 30_000);
 
   it('should serve the followers on B with a call of their own when the leading A is killed before answering', async () => {
-    const [a, b] = await replicas({
-      providers: [anthropicProvider('main', upstream.url)],
-      model_routes: { '*': [{ provider: 'main', model: 'passthrough', priority: 1 }] },
-      settings: { log_file_path: '', deduplication: { enabled: true }, state: sharedState() },
-    });
+    const [a, b] = await dedupReplicas();
     // A's call gets no answer at all, not even a status line; the calls after it are answered whole.
     upstream.enqueue({ kind: 'custom', handle: () => undefined });
     upstream.setDefault({ kind: 'custom', handle: (_req, res) => void streamWithPauses(res, {}) });
     const body = messageBody(true, `killed before answering ${randomUUID()}`);
-    const leader = postJson(`${a.url}/v1/messages`, body).catch((error: unknown) => error);
-    await upstream.waitForRequests(1);
-    const followers = [postJson(`${b.url}/v1/messages`, body), postJson(`${b.url}/v1/messages`, body)];
-    await eventually(async () => (await inflightHits(b)) === 2, 'both requests on B to follow A');
+    const { leader, followers } = await followersOnB(a, b, body);
 
     await a.kill();
     const answers = await Promise.all(followers);
