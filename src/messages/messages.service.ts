@@ -90,7 +90,8 @@ export class MessagesService {
   ): void {
     let tookOver = false;
     let accounted = false;
-    // Accounted once, when it is answered (or at the end if never): a follower that takes over is accounted by its call.
+    // Accounted once: as soon as something went to its client, else at the call's end or when its reply is over. A
+    // follower that takes over (its client had nothing yet) is accounted by the call it makes instead.
     const account = () => {
       if (accounted || tookOver) return;
       accounted = true;
@@ -98,16 +99,21 @@ export class MessagesService {
     };
     const reader: CallSink = {
       start: (head) => {
-        account();
         sink.start(head);
+        if (sink.committed) account();
       },
       write: (chunk) => sink.write(chunk),
       drained: () => sink.drained(),
-      end: (outcome) => sink.end(outcome),
+      end: (outcome) => {
+        account();
+        sink.end(outcome);
+      },
       takeOver: () => {
         if (!ticket.reclaim || sink.committed || reply.raw.destroyed) return false;
         tookOver = true;
         ticket.source.detach(reader);
+        // A JSON follower of a stream had its head already: what it noted of the call it left goes with it.
+        context.fields.dedup = undefined;
         this.logger.log(`[${context.id}] the identical request it read along with was given up; deciding again`);
         void ticket.reclaim().then(
           (next) => this.serve(context, message, reply, (context.dedup = next)),

@@ -78,11 +78,19 @@ describe('two gateway processes on one Redis', () => {
       settings: { log_file_path: '', deduplication: { enabled: true }, state: sharedState() },
     });
 
-  /** Sends `body` to A, then twice to B, and resolves once both requests on B read along with A's call. */
-  async function followersOnB(a: GatewayProcess, b: GatewayProcess, body: ReturnType<typeof messageBody>) {
+  /**
+   * Sends `body` to A, then `followerBody` (the same request, in either mode) twice to B, and resolves once both
+   * requests on B read along with A's call.
+   */
+  async function followersOnB(
+    a: GatewayProcess,
+    b: GatewayProcess,
+    body: ReturnType<typeof messageBody>,
+    followerBody = body,
+  ) {
     const leader = postJson(`${a.url}/v1/messages`, body).catch((error: unknown) => error);
     await upstream.waitForRequests(1);
-    const followers = [postJson(`${b.url}/v1/messages`, body), postJson(`${b.url}/v1/messages`, body)];
+    const followers = [postJson(`${b.url}/v1/messages`, followerBody), postJson(`${b.url}/v1/messages`, followerBody)];
     await eventually(async () => (await inflightHits(b)) === 2, 'both requests on B to follow A');
     return { leader, followers };
   }
@@ -135,6 +143,34 @@ describe('two gateway processes on one Redis', () => {
     await leader;
     // The two on B shared one call of their own.
     expect(upstream.requests).toHaveLength(2);
+  }, 30_000);
+
+  it('should let JSON followers on B of a stream A started take over when A is killed, and count each once', async () => {
+    const [a, b] = await dedupReplicas();
+    const hold = gate();
+    upstream.enqueue({
+      kind: 'custom',
+      handle: (_req, res) => void streamWithPauses(res, { [SECOND_DELTA]: hold.opened }),
+    });
+    upstream.setDefault({ kind: 'message', content: [{ type: 'text', text: 'the whole answer' }] });
+    const text = `killed mid-stream, read as JSON ${randomUUID()}`;
+    const { leader, followers } = await followersOnB(a, b, messageBody(true, text), messageBody(false, text));
+
+    await a.kill();
+    const answers = await Promise.all(followers);
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({ type: 'message', content: [{ type: 'text', text: 'the whole answer' }] });
+    }
+    await leader;
+    hold.open();
+    // A's call, then one call of B's own that both followers there shared.
+    expect(upstream.requests).toHaveLength(2);
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
+    const usage = await getJson(`${b.url}/usage?from=${day(-1)}&to=${day(0)}`);
+    const requests = (usage.body.rows as { requests: number }[]).reduce((sum, row) => sum + row.requests, 0);
+    // A was killed before its call ended (it accounts at the end); on B each follower is one request.
+    expect(requests).toBe(2);
   }, 30_000);
 
   it('should refresh an expiring account once when both processes need it at once, and store the rotated token', async () => {
