@@ -5,8 +5,8 @@ import { accountSummary } from './account-summary';
 const NOW = Date.parse('2026-12-04T10:00:00Z');
 const record = (expiresInMs: number): AccountRecord => ({
   email: 'erin@example.com',
-  accessToken: 'sk-ant-oat01-access-token-that-is-long',
-  refreshToken: 'sk-ant-ort01-refresh-token-that-is-long',
+  accessToken: 'test-access-token-that-is-long',
+  refreshToken: 'test-refresh-token-that-is-long',
   expiresAt: NOW + expiresInMs,
   scopes: ['user:inference'],
   status: 'ok',
