@@ -117,16 +117,14 @@ export class InMemoryCallLog implements DedupLease, ChunkSource {
 
   attach(reader: CallSink): void {
     if (this.pending > 0) this.pending -= 1;
-    if (this.givenUp) {
-      if (reader.takeOver?.()) return;
-      if (this.head) reader.start(this.head);
-      for (const chunk of this.chunks ?? []) reader.write(chunk);
-      this.tellGivenUp(reader);
-      return;
-    }
+    if (this.givenUp && reader.takeOver?.()) return;
     if (this.head) reader.start(this.head);
     for (const chunk of this.chunks ?? []) reader.write(chunk);
     if (this.overflowed && this.pending === 0 && this.chunks) this.stopKeeping();
+    if (this.givenUp) {
+      this.tellGivenUp(reader);
+      return;
+    }
     if (this.outcome) {
       reader.end(this.outcome);
       return;

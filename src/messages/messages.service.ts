@@ -88,12 +88,11 @@ export class MessagesService {
     sink: ReplySink,
     ticket: Extract<DedupTicket, { role: 'follower' }>,
   ): void {
-    let tookOver = false;
-    let accounted = false;
     // Accounted once: as soon as something went to its client, else at the call's end or when its reply is over. A
     // follower that takes over (its client had nothing yet) is accounted by the call it makes instead.
+    let accounted = false;
     const account = () => {
-      if (accounted || tookOver) return;
+      if (accounted) return;
       accounted = true;
       this.usage.record(context, message.model);
     };
@@ -110,10 +109,8 @@ export class MessagesService {
       },
       takeOver: () => {
         if (!ticket.reclaim || sink.committed || reply.raw.destroyed) return false;
-        tookOver = true;
+        accounted = true;
         ticket.source.detach(reader);
-        // A JSON follower of a stream had its head already: what it noted of the call it left goes with it.
-        context.fields.dedup = undefined;
         this.logger.log(`[${context.id}] the identical request it read along with was given up; deciding again`);
         void ticket.reclaim().then(
           (next) => this.serve(context, message, reply, (context.dedup = next)),

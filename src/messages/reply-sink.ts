@@ -79,8 +79,8 @@ export class ReplySink implements CallSink {
       this.context.provider = provider;
       this.context.fields.provider = provider;
     }
-    if (this.options.dedup) this.context.fields.dedup = this.options.dedup;
     if (this.reply.raw.destroyed) {
+      this.markDedup();
       this.state = 'done';
       return;
     }
@@ -136,8 +136,7 @@ export class ReplySink implements CallSink {
   }
 
   private openStream(head: CallHead): void {
-    this.state = 'streaming';
-    this.context.markFirstByte();
+    this.commit('streaming');
     const headers: OutgoingHttpHeaders = {
       ...(this.reply.getHeaders() as OutgoingHttpHeaders),
       ...head.headers,
@@ -149,8 +148,7 @@ export class ReplySink implements CallSink {
   }
 
   private sendEvents(head: CallHead, events: string): void {
-    this.state = 'done';
-    this.context.markFirstByte();
+    this.commit('done');
     void this.reply
       .code(head.status)
       .headers({ ...head.headers, ...SSE_HEADERS, ...this.dedupHeader() })
@@ -158,13 +156,27 @@ export class ReplySink implements CallSink {
   }
 
   private sendJson(status: number, headers: Readonly<Record<string, string>>, body: string): void {
-    this.state = 'done';
-    this.context.markFirstByte();
+    this.commit('done');
     void this.reply
       .code(status)
       .headers({ ...headers, ...this.dedupHeader() })
       .type('application/json')
       .send(body);
+  }
+
+  /** The client's answer starts going out now. */
+  private commit(state: 'streaming' | 'done'): void {
+    this.state = state;
+    this.context.markFirstByte();
+    this.markDedup();
+  }
+
+  /**
+   * The access line says where the answer came from once the client is answered from it: a JSON reader of a stream
+   * that is given up before its end makes a call of its own instead, and is no dedup hit.
+   */
+  private markDedup(): void {
+    if (this.options.dedup) this.context.fields.dedup = this.options.dedup;
   }
 
   private dedupHeader(): Record<string, string> {
